@@ -1,0 +1,220 @@
+"""The ``[import_guard]`` options, and the policy they make for the core.
+
+Every option the guard reads is declared here, once. ``list_opts`` is the
+``oslo.config.opts`` entry point, so::
+
+    oslo-config-generator --namespace glance_import_guard
+
+prints a sample section.
+"""
+
+from cursive import signature_utils
+from oslo_config import cfg, types
+
+from glance_import_guard import _core
+
+GROUP = "import_guard"
+
+SIGNATURE_PROPERTIES = [
+    signature_utils.SIGNATURE,
+    signature_utils.HASH_METHOD,
+    signature_utils.KEY_TYPE,
+    signature_utils.CERT_UUID,
+]
+WEAK_ALGORITHMS = ("md5", "sha1")
+
+import_guard_opts = [
+    cfg.BoolOpt(
+        "require_signature",
+        default=True,
+        help="""
+Refuse to import images that are not signed.
+
+When true, an image is imported only if every property in
+``required_signature_properties`` is set and not empty. Glance itself
+verifies a signature only when all four ``img_signature*`` properties are
+present and lets an image with three or fewer go active unchecked; this
+option closes that gap. Values of signature properties that are present are
+checked whatever this option says.
+
+Possible values:
+    * True: unsigned images are refused (the default)
+    * False: unsigned images are imported; a declared digest is still checked
+
+Related options:
+    * required_signature_properties
+    * exempt_roles
+"""),
+    cfg.ListOpt(
+        "required_signature_properties",
+        default=list(SIGNATURE_PROPERTIES),
+        help="""
+Image properties that must be present and not empty for an import to count
+as signed.
+
+The default is the four properties cursive (and so Glance) uses to verify a
+signature. Leaving one of them out means images without it are imported,
+and Glance then does not verify their signature at all; you may add
+properties of your own.
+
+Possible values:
+    * A comma-separated list of image property names
+
+Related options:
+    * require_signature
+"""),
+    cfg.ListOpt(
+        "allowed_key_types",
+        default=[],
+        help="""
+Signature key types (``img_signature_key_type``) this cloud accepts.
+
+Empty (the default) accepts every key type the installed cursive can
+verify; with cryptography 47 or later that is RSA-PSS, DSA, ECC_SECP384R1 and
+ECC_SECP521R1. Names are case-sensitive, as cursive matches them. A name the
+installed cursive cannot verify makes every import fail with a
+configuration error, which the glance-api log explains.
+
+Possible values:
+    * Empty, or a comma-separated list of key types, e.g.
+      ``RSA-PSS,ECC_SECP521R1``
+
+Related options:
+    * require_signature
+"""),
+    cfg.BoolOpt(
+        "require_hash",
+        default=False,
+        help="""
+Refuse to import images that do not declare a digest of their data.
+
+A declared digest is the pair of properties named by ``hash_algo_property``
+and ``hash_value_property``. Whatever this option says, a declared digest
+is always checked against the staged data, and an image whose data does
+not match it is refused.
+
+Possible values:
+    * False: a declared digest is optional (the default)
+    * True: every import must declare one
+
+Related options:
+    * hash_algo_property
+    * hash_value_property
+    * allowed_hash_algorithms
+"""),
+    cfg.StrOpt(
+        "hash_algo_property",
+        default="img_hash_algo",
+        help="""
+Image property in which users name the algorithm of their declared digest.
+
+Possible values:
+    * Any image property name other than ``hash_value_property``; the
+      value users set is one of ``allowed_hash_algorithms`` (any case)
+
+Related options:
+    * hash_value_property
+    * allowed_hash_algorithms
+"""),
+    cfg.StrOpt(
+        "hash_value_property",
+        default="img_hash_value",
+        help="""
+Image property in which users give their declared digest, as hexadecimal.
+
+Possible values:
+    * Any image property name other than ``hash_algo_property``; the value
+      users set is the hex digest of the image file (any case)
+
+Related options:
+    * hash_algo_property
+"""),
+    cfg.ListOpt(
+        "allowed_hash_algorithms",
+        default=[a for a in _core.algorithms() if a not in WEAK_ALGORITHMS],
+        item_type=types.String(choices=_core.algorithms(),
+                               ignore_case=True),
+        help="""
+Digest algorithms a declared digest may use.
+
+md5 and sha1 are left out by default: collisions for both can be made on
+purpose, so a matching md5 or sha1 digest proves little.
+
+Possible values:
+    * A comma-separated list of: %s
+
+Related options:
+    * hash_algo_property
+""" % ", ".join(_core.algorithms())),
+    cfg.ListOpt(
+        "exempt_roles",
+        default=[],
+        help="""
+Roles whose imports need no signature.
+
+An import made by a user with any of these roles skips the signature
+requirement (for example, an operator's own images). A declared digest is
+still checked, and so are the values of any signature properties that are
+set.
+
+Possible values:
+    * Empty (the default: nobody is exempt), or a comma-separated list of
+      role names, e.g. ``admin``
+
+Related options:
+    * require_signature
+"""),
+    cfg.IntOpt(
+        "hash_chunk_size",
+        default=_core.DEFAULT_CHUNK_SIZE,
+        min=_core.MIN_CHUNK_SIZE,
+        max=_core.MAX_CHUNK_SIZE,
+        help="""
+Bytes read from the staged image file at a time while hashing it.
+
+The guard reads the file once, computing every digest it needs from the
+same buffer; this is that buffer's size, and the guard's memory use while
+hashing does not grow with the image size. The default was measured to be
+as fast as any larger size.
+
+Possible values:
+    * An integer from %d to %d
+""" % (_core.MIN_CHUNK_SIZE, _core.MAX_CHUNK_SIZE)),
+]
+
+
+def register(conf=cfg.CONF):
+    """Registers the options in ``conf`` (idempotent)."""
+    conf.register_opts(import_guard_opts, group=GROUP)
+
+
+def list_opts():
+    """The ``oslo.config.opts`` entry point."""
+    return [(GROUP, import_guard_opts)]
+
+
+def _glance_hashing_algorithm(conf):
+    try:
+        return conf.hashing_algorithm
+    except cfg.NoSuchOptError:
+        return None
+
+
+def policy(conf=cfg.CONF):
+    """The core's policy (see ``_core.Policy``) for ``conf``."""
+    group = conf[GROUP]
+    glance_algorithm = _glance_hashing_algorithm(conf)
+    return {
+        "require_signature": group.require_signature,
+        "required_signature_properties": list(
+            group.required_signature_properties),
+        "supported_key_types": sorted(
+            signature_utils.SignatureKeyType.REGISTERED_TYPES),
+        "allowed_key_types": list(group.allowed_key_types),
+        "require_hash": group.require_hash,
+        "hash_algo_property": group.hash_algo_property,
+        "hash_value_property": group.hash_value_property,
+        "allowed_hash_algorithms": list(group.allowed_hash_algorithms),
+        "exempt_roles": list(group.exempt_roles),
+        "also_compute": [glance_algorithm] if glance_algorithm else [],
+    }

@@ -1,0 +1,164 @@
+"""The ``import_guard`` image import plugin.
+
+Glance runs it after the image data is staged and before any of it is
+written to a store (see ``glance.async_.flows.api_image_import``). It reads
+the image's properties, has the core check them and hash the staged file
+once, and either lets the import go on or refuses it with every reason.
+
+Enable it in ``glance-image-import.conf``::
+
+    [image_import_opts]
+    image_import_plugins = [import_guard]
+"""
+
+import os
+
+from glance.common import exception
+from oslo_config import cfg
+from oslo_log import log as logging
+from taskflow.patterns import linear_flow as lf
+from taskflow import task
+from taskflow.types import failure
+
+from glance_import_guard import _core, opts
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+opts.register(CONF)
+
+# Import methods whose download task restores the image itself when a later
+# task fails: their revert already sets the status back to queued, moves the
+# stores to failed and deletes the staged data. Setting the status here too
+# would make that revert fail and leave the image locked (GLANCE-FACTS.md).
+_SELF_REVERTING_METHODS = ("web-download", "glance-download")
+
+
+class ImportRefused(exception.UploadException):
+    """The guard refused an import; the message says why.
+
+    A subclass of Glance's ``UploadException``, so Glance shows the message
+    as the import task's message instead of "Internal Error".
+    """
+
+
+def _local_path(uri):
+    if not uri.startswith("file://"):
+        raise _core.StagedFileError(
+            "staged data is at %r, not in a local file" % uri)
+    return uri[len("file://"):]
+
+
+class GuardImport(task.Task):
+    """Refuses the import unless the image is signed and its data matches
+    the digest declared for it."""
+
+    def __init__(self, context, task_id, task_type, action_wrapper, stores,
+                 import_method):
+        self.context = context
+        self.task_id = task_id
+        self.action_wrapper = action_wrapper
+        self.image_id = action_wrapper.image_id
+        self.stores = stores
+        self.import_method = import_method
+        super().__init__(name="%s-GuardImport-%s" % (task_type, task_id))
+
+    def execute(self, file_path, **kwargs):
+        with self.action_wrapper as action:
+            properties = {k: str(v)
+                          for k, v in action.image_extra_properties.items()}
+        try:
+            policy = opts.policy(CONF)
+            verdict = _core.check_properties(
+                properties, policy, list(self.context.roles or []))
+        except (_core.PolicyError, ValueError) as e:
+            LOG.error("import_guard is misconfigured, refusing import of "
+                      "image %s: %s", self.image_id, e)
+            self._refuse(["the import guard is misconfigured; the cloud "
+                          "operator must fix [import_guard] in "
+                          "glance-api.conf (see the glance-api log)"])
+        messages = [p["message"] for p in verdict["problems"]]
+        plan = verdict["plan"]
+        if messages and plan["declared"] is None:
+            # Nothing the data could add to the refusal.
+            self._refuse(messages)
+        try:
+            result = _core.check_file(
+                _local_path(file_path), plan,
+                chunk_size=CONF.import_guard.hash_chunk_size)
+        except _core.StagedFileError as e:
+            LOG.error("import_guard cannot read the staged data of image "
+                      "%s: %s", self.image_id, e)
+            self._refuse(messages + ["the staged image data cannot be read; "
+                                     "stage the data again"])
+        messages += [p["message"] for p in result["problems"]]
+        if messages:
+            self._refuse(messages)
+        LOG.info("import_guard accepted image %(image)s (%(bytes)d bytes, "
+                 "signature %(sig)s, declared digest %(declared)s)",
+                 {"image": self.image_id, "bytes": result["bytes"],
+                  "sig": "present" if plan["signature"] else "not required",
+                  "declared": ("matched" if plan["declared"]
+                               else "none")})
+        LOG.debug("import_guard digests of image %s: %s",
+                  self.image_id, result["digests"])
+
+    def _refuse(self, messages):
+        reasons = "; ".join("(%d) %s" % (i, m)
+                            for i, m in enumerate(messages, 1))
+        LOG.warning("import_guard refused image %(image)s of project "
+                    "%(project)s: %(reasons)s",
+                    {"image": self.image_id,
+                     "project": self.context.project_id,
+                     "reasons": reasons})
+        raise ImportRefused(
+            "Image %s was not imported: %s. Fix the image properties and "
+            "import again." % (self.image_id, reasons))
+
+    def revert(self, result, **kwargs):
+        refused = isinstance(result, failure.Failure)
+        if self.import_method in _SELF_REVERTING_METHODS:
+            # The download task's own revert restores the image and deletes
+            # the staged data; see _SELF_REVERTING_METHODS.
+            return
+        with self.action_wrapper as action:
+            if action.image_status == "importing":
+                action.set_image_attribute(status="queued")
+            if refused and self.stores:
+                action.remove_importing_stores(self.stores)
+                action.add_failed_stores(self.stores)
+        if refused:
+            self._remove_staged_data(kwargs.get("file_path"))
+
+    def _remove_staged_data(self, file_path):
+        try:
+            path = _local_path(file_path or "")
+        except _core.StagedFileError:
+            return
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            LOG.warning("import_guard could not remove the staged data of "
+                        "image %s at %s: %s", self.image_id, path, e)
+        else:
+            LOG.debug("import_guard removed the staged data of image %s",
+                      self.image_id)
+
+
+def get_flow(**kwargs):
+    """The ``glance.image_import.plugins`` entry point.
+
+    :param context: the request context
+    :param task_id: the import task's id
+    :param task_type: the import task's type
+    :param action_wrapper: Glance's ImportActionWrapper for the image
+    :param backend: the stores the image is being imported to
+    :param import_req: the import request body
+    """
+    task_type = kwargs["task_type"]
+    import_req = kwargs.get("import_req") or {}
+    method = import_req.get("method", {}).get("name", "glance-direct")
+    return lf.Flow(task_type).add(GuardImport(
+        kwargs["context"], kwargs["task_id"], task_type,
+        kwargs["action_wrapper"], kwargs.get("backend") or [], method))

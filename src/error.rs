@@ -1,0 +1,25 @@
+//! The one error type of the core. Rule violations are not errors: they are
+//! [`crate::rules::Problem`] values, all reported together.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the core other than a refused image.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A digest algorithm name that the registry does not know.
+    #[error("unknown digest algorithm {0:?} (known: {known})", known = crate::Algorithm::names())]
+    UnknownAlgorithm(String),
+
+    /// The staged file could not be opened or read.
+    #[error("cannot read staged file {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+
+    /// The staged path exists but is not a regular file.
+    #[error("staged path {path} is not a regular file but a {kind}")]
+    NotARegularFile { path: PathBuf, kind: &'static str },
+
+    /// The operator's configuration is inconsistent.
+    #[error("invalid [import_guard] configuration: {0}")]
+    Policy(String),
+}

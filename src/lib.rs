@@ -1,0 +1,20 @@
+//! glance-import-guard's core: digest algorithms, the one-pass file hasher,
+//! and the rules an image's properties must pass before Glance may import it.
+//!
+//! The core knows nothing about Python or Glance beyond the property names;
+//! it is driven from `python.rs` (the PyO3 bindings, built with the `python`
+//! feature) and tested on its own with `cargo test`.
+
+pub mod algorithm;
+pub mod encoding;
+pub mod error;
+pub mod hasher;
+pub mod rules;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use algorithm::Algorithm;
+pub use error::Error;
+pub use hasher::{hash_file, hash_reader, FileDigests, HashOptions};
+pub use rules::{check_digests, check_properties, Plan, Policy, Problem, ProblemCode, Verdict};

@@ -1,0 +1,102 @@
+//! Known-answer vectors from tests/vectors/digests.json (hashlib and the
+//! BLAKE3 team's published vectors), fed through the one-pass hasher at
+//! several read sizes so chunk boundaries fall everywhere.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use glance_import_guard::{hash_file, hash_reader, Algorithm, HashOptions};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Vectors {
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    input_len: usize,
+    source: String,
+    digests: BTreeMap<String, String>,
+}
+
+fn vectors() -> Vectors {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/digests.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+#[test]
+fn every_algorithm_has_vectors() {
+    let v = vectors();
+    for a in Algorithm::ALL {
+        let n = v
+            .cases
+            .iter()
+            .filter(|c| c.digests.contains_key(a.name()))
+            .count();
+        assert!(n >= 5, "{a} has only {n} vectors");
+    }
+}
+
+#[test]
+fn all_algorithms_in_one_pass_at_many_read_sizes() {
+    let mut checked = 0;
+    for case in vectors().cases {
+        let data = pattern(case.input_len);
+        let algorithms: Vec<Algorithm> = case.digests.keys().map(|n| n.parse().unwrap()).collect();
+        for chunk_size in [1, 7, 64, 1000, 4096, 1 << 20] {
+            if chunk_size < 64 && case.input_len > 64 << 10 {
+                continue; // byte-at-a-time over megabytes adds time, not coverage
+            }
+            let options = HashOptions { chunk_size };
+            // A slice reader returns at most chunk_size per read; this is
+            // the loop the file path runs too.
+            let got = hash_reader(&data[..], &algorithms, &options).unwrap();
+            assert_eq!(got.bytes, case.input_len as u64);
+            for (name, expected) in &case.digests {
+                let a: Algorithm = name.parse().unwrap();
+                assert_eq!(
+                    got.hex(a).unwrap(),
+                    *expected,
+                    "{name} of {} bytes ({}) at chunk size {chunk_size}",
+                    case.input_len,
+                    case.source
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 1000, "only {checked} digests checked");
+}
+
+#[test]
+fn file_path_gives_the_same_digests() {
+    let dir = std::env::temp_dir().join(format!("guard-kat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for case in vectors().cases.iter().filter(|c| c.source == "hashlib") {
+        let path = dir.join(format!("{}.bin", case.input_len));
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&pattern(case.input_len))
+            .unwrap();
+        let got = hash_file(
+            &path,
+            Algorithm::ALL,
+            &HashOptions::with_chunk_size(4096).unwrap(),
+        )
+        .unwrap();
+        for (name, expected) in &case.digests {
+            assert_eq!(
+                got.hex(name.parse().unwrap()).unwrap(),
+                *expected,
+                "{name} of {}",
+                case.input_len
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
