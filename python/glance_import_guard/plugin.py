@@ -16,8 +16,8 @@ import os
 from glance.common import exception
 from oslo_config import cfg
 from oslo_log import log as logging
-from taskflow.patterns import linear_flow as lf
 from taskflow import task
+from taskflow.patterns import linear_flow as lf
 from taskflow.types import failure
 
 from glance_import_guard import _core, opts
@@ -114,7 +114,7 @@ class GuardImport(task.Task):
             "Image %s was not imported: %s. Fix the image properties and "
             "import again." % (self.image_id, reasons))
 
-    def revert(self, result, **kwargs):
+    def revert(self, result, file_path=None, **kwargs):
         refused = isinstance(result, failure.Failure)
         if self.import_method in _SELF_REVERTING_METHODS:
             # The download task's own revert restores the image and deletes
@@ -127,7 +127,7 @@ class GuardImport(task.Task):
                 action.remove_importing_stores(self.stores)
                 action.add_failed_stores(self.stores)
         if refused:
-            self._remove_staged_data(kwargs.get("file_path"))
+            self._remove_staged_data(file_path)
 
     def _remove_staged_data(self, file_path):
         try:

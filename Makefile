@@ -1,0 +1,36 @@
+# glance-import-guard: the two commands the README starts with.
+#   make demo   set everything up and show the guard at work in a real Glance
+#   make test   build the wheel and run every test (what CI runs)
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+.PHONY: test lint wheel venv clean
+
+venv: $(BIN)/.installed
+
+$(BIN)/.installed: requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-test.txt
+	touch $@
+
+# The guard is tested as operators install it: a release wheel built by
+# maturin, pip-installed into a virtualenv that has glance.
+wheel: venv
+	rm -rf target/wheels
+	$(BIN)/maturin build --release --quiet --out target/wheels
+	$(BIN)/pip install -q --force-reinstall --no-deps target/wheels/glance_import_guard-*.whl
+
+lint: venv
+	cargo fmt --check
+	PYO3_PYTHON=$(abspath $(BIN)/python) cargo clippy --quiet --all-targets --features python -- -D warnings
+	$(BIN)/ruff check python tests
+
+test: lint wheel
+	cargo test --quiet
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) target

@@ -1,0 +1,141 @@
+"""Fixtures that run the guard inside Glance's real import machinery.
+
+Images are real ``glance.domain`` images in Glance's real database layer
+(``glance.db.ImageRepo`` over SQLite), changed only through Glance's real
+``ImportActionWrapper``; flows run in a real taskflow engine. Nothing here
+stands in for Glance.
+"""
+
+import dataclasses
+import hashlib
+import os
+import uuid
+
+import glance.async_.flows.api_image_import as api_image_import
+import glance.common.config  # noqa: F401  (registers Glance's options)
+import glance.db
+import pytest
+from glance import context as glance_context
+from glance import domain
+from glance.db.sqlalchemy import models as db_models
+from oslo_config import cfg
+from oslo_db import options as db_options
+
+CONF = cfg.CONF
+PROJECT = "6838eb7b6ded434a882cb344c77fe8df"
+USER = "0f8ed3ac4ab54d7f8a3ad31c73a2b6f0"
+
+
+@pytest.fixture(scope="session")
+def glance_db(tmp_path_factory):
+    """Glance's config parsed (no files) and a SQLite database."""
+    db = tmp_path_factory.mktemp("glance-db") / "glance.sqlite"
+    CONF([], project="glance", default_config_files=[])
+    db_options.set_defaults(CONF, connection="sqlite:///%s" % db)
+    db_api = glance.db.get_api()
+    db_models.register_models(db_api.get_engine())
+    return db_api
+
+
+@pytest.fixture
+def conf(glance_db):
+    """Sets options for one test; every override is undone afterwards."""
+    overridden = []
+
+    def set_(group=None, **values):
+        for name, value in values.items():
+            CONF.set_override(name, value, group=group)
+            overridden.append((name, group))
+
+    yield set_
+    for name, group in overridden:
+        CONF.clear_override(name, group=group)
+
+
+def make_context(roles=("member",)):
+    return glance_context.RequestContext(
+        project_id=PROJECT, user_id=USER, roles=list(roles),
+        is_admin="admin" in roles)
+
+
+@dataclasses.dataclass
+class ImportCase:
+    """One image being imported: the image, its staged file, the wrapper."""
+
+    db_api: object
+    image_id: str
+    task_id: str
+    staged: str
+    data: bytes
+    stores: list
+    context: object
+
+    @property
+    def repo(self):
+        return glance.db.ImageRepo(self.context, self.db_api)
+
+    @property
+    def wrapper(self):
+        return api_image_import.ImportActionWrapper(
+            self.repo, self.image_id, self.task_id)
+
+    @property
+    def image(self):
+        return self.repo.get(self.image_id)
+
+    @property
+    def uri(self):
+        return "file://" + self.staged
+
+
+@pytest.fixture
+def new_import(glance_db, tmp_path):
+    """Makes an image with `properties`, stages `data` for it and puts it in
+    the state Glance's import API leaves it in before the flow runs:
+    status 'importing', the import lock held by the task, the target stores
+    in os_glance_importing_to_stores."""
+
+    def make(properties, data=b"an image\n" * 1000, roles=("member",),
+             stores=("store1",)):
+        context = make_context(roles)
+        image_id = str(uuid.uuid4())
+        task_id = str(uuid.uuid4())
+        repo = glance.db.ImageRepo(context, glance_db)
+        image = domain.ImageFactory().new_image(
+            image_id=image_id, owner=PROJECT, disk_format="raw",
+            container_format="bare", extra_properties=dict(properties))
+        repo.add(image)
+        staged = tmp_path / image_id
+        staged.write_bytes(data)
+        image = repo.get(image_id)
+        image.status = "uploading"
+        repo.save(image)
+        repo.set_property_atomic(image, "os_glance_import_task", task_id)
+        case = ImportCase(glance_db, image_id, task_id, str(staged), data,
+                          list(stores), context)
+        with case.wrapper as action:
+            action.set_image_attribute(status="importing")
+            action.add_importing_stores(case.stores)
+        return case
+
+    return make
+
+
+def sha(name, data):
+    return hashlib.new(name, data).hexdigest()
+
+
+@pytest.fixture
+def signed_properties():
+    """A complete, well-formed set of signature properties (the signature
+    bytes are not a real signature: verifying it is a later step)."""
+    return {
+        "img_signature": "c2lnbmF0dXJl",
+        "img_signature_hash_method": "SHA-256",
+        "img_signature_key_type": "RSA-PSS",
+        "img_signature_certificate_uuid": str(uuid.uuid4()),
+    }
+
+
+def staged_exists(case):
+    return os.path.exists(case.staged)

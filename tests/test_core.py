@@ -1,0 +1,225 @@
+"""The bindings, checked against Python's own implementations."""
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import pathlib
+import threading
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import glance_import_guard as guard
+from glance_import_guard import _core
+
+HASHLIB_NAMES = [a for a in guard.algorithms() if a != "blake3"]
+VECTORS = json.loads(
+    (pathlib.Path(__file__).parent / "vectors" / "digests.json").read_text())
+
+
+def test_registry_lists_every_hashlib_guaranteed_name_and_blake3():
+    assert set(HASHLIB_NAMES) == {
+        "md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3_224",
+        "sha3_256", "sha3_384", "sha3_512", "blake2b", "blake2s"}
+    assert set(HASHLIB_NAMES) <= hashlib.algorithms_guaranteed
+    assert "blake3" in guard.algorithms()
+
+
+def test_signature_hash_methods_match_cursive():
+    from cursive import signature_utils
+    assert set(guard.signature_hash_methods()) == set(
+        signature_utils.HASH_METHODS)
+    for method, name in guard.signature_hash_methods().items():
+        assert signature_utils.HASH_METHODS[method].name == name
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, (1 << 20) + 3])
+def test_hash_file_matches_hashlib(tmp_path, size):
+    data = os.urandom(size)
+    path = tmp_path / "image"
+    path.write_bytes(data)
+    got = guard.hash_file(path, HASHLIB_NAMES, chunk_size=4096)
+    assert got == {n: hashlib.new(n, data).hexdigest()
+                   for n in HASHLIB_NAMES}
+
+
+def test_blake3_matches_published_vectors(tmp_path):
+    cases = [c for c in VECTORS["cases"] if "blake3" in c["digests"]]
+    assert len(cases) >= 5
+    for case in cases:
+        path = tmp_path / str(case["input_len"])
+        path.write_bytes(bytes(i % 251 for i in range(case["input_len"])))
+        assert guard.hash_file(str(path), ["BLAKE3"]) == {
+            "blake3": case["digests"]["blake3"]}
+
+
+def test_hash_file_errors_are_typed(tmp_path):
+    with pytest.raises(ValueError, match="unknown digest algorithm"):
+        guard.hash_file(tmp_path, ["crc32"])
+    with pytest.raises(guard.StagedFileError, match="not a regular file"):
+        guard.hash_file(tmp_path, ["sha256"])
+    with pytest.raises(guard.StagedFileError, match="No such file"):
+        guard.hash_file(tmp_path / "missing", ["sha256"])
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(guard.StagedFileError, match="FIFO"):
+        guard.hash_file(fifo, ["sha256"])
+    with pytest.raises(guard.PolicyError, match="chunk size"):
+        guard.hash_file(tmp_path / "x", ["sha256"], chunk_size=10)
+    assert issubclass(guard.StagedFileError, guard.GuardError)
+    assert issubclass(guard.PolicyError, guard.GuardError)
+
+
+def test_other_threads_run_while_a_file_is_hashed(tmp_path):
+    """The GIL is released for the whole pass (not a timing assertion: it
+    counts that another Python thread ran at all while hashing)."""
+    path = tmp_path / "big"
+    with open(path, "wb") as f:
+        f.truncate(256 << 20)
+    ticks = []
+    done = threading.Event()
+
+    def tick():
+        while not done.is_set():
+            ticks.append(1)
+            time.sleep(0.001)
+
+    t = threading.Thread(target=tick)
+    t.start()
+    time.sleep(0.01)
+    before = len(ticks)
+    guard.hash_file(path, ["sha512", "sha3_512"])
+    during = len(ticks) - before
+    done.set()
+    t.join()
+    assert during > 5
+
+
+def policy(**changes):
+    from oslo_config import cfg
+
+    from glance_import_guard import opts
+    conf = cfg.ConfigOpts()
+    opts.register(conf)
+    conf([])
+    p = opts.policy(conf)
+    p.update(changes)
+    return p
+
+
+def test_check_properties_returns_codes_and_a_plan():
+    verdict = guard.check_properties(
+        {"img_hash_algo": "SHA256", "img_hash_value": "AB" * 32},
+        policy(require_signature=False), [])
+    assert verdict == {
+        "problems": [], "signature_required": False,
+        "plan": {"algorithms": ["sha256"], "signature": None,
+                 "declared": {"algorithm": "sha256", "value": "ab" * 32,
+                              "property": "img_hash_value"}}}
+
+
+def test_bad_policy_is_a_policy_error_not_a_crash():
+    with pytest.raises(guard.PolicyError, match="invalid policy"):
+        guard.check_properties({}, {"require_signature": "yes"}, [])
+    with pytest.raises(guard.PolicyError, match="missing field"):
+        guard.check_properties({}, {}, [])
+    with pytest.raises(guard.PolicyError, match="unknown digest"):
+        guard.check_properties({}, policy(allowed_hash_algorithms=["x"]), [])
+    with pytest.raises(guard.PolicyError, match="cannot verify"):
+        guard.validate_policy(policy(allowed_key_types=["ECC_SECT571K1"]))
+    with pytest.raises(TypeError):
+        guard.check_properties({"a": 1}, policy(), [])
+
+
+def test_check_file_compares_the_declared_digest(tmp_path):
+    path = tmp_path / "image"
+    path.write_bytes(b"abc")
+    plan = guard.check_properties(
+        {"img_hash_algo": "sha256",
+         "img_hash_value": hashlib.sha256(b"abd").hexdigest()},
+        policy(require_signature=False), [])["plan"]
+    result = guard.check_file(path, plan)
+    assert result["bytes"] == 3
+    assert result["digests"] == {"sha256": hashlib.sha256(b"abc").hexdigest()}
+    assert [p["code"] for p in result["problems"]] == ["digest-mismatch"]
+    with pytest.raises(guard.PolicyError, match="invalid plan"):
+        guard.check_file(path, {"algorithms": ["crc32"]})
+
+
+def test_no_panic_exception_crosses_the_boundary():
+    # PanicException derives from BaseException, so Glance would not catch
+    # it. Bad values in every argument position give ordinary, documented
+    # exceptions instead.
+    for call in (lambda: guard.hash_file(None, ["sha256"]),
+                 lambda: guard.hash_file("/x", None),
+                 lambda: guard.hash_file("/x", ["sha256"], chunk_size=-1),
+                 lambda: guard.check_file("/x", None),
+                 lambda: guard.check_properties(None, {}, []),
+                 lambda: guard.b64decode(None)):
+        with pytest.raises((TypeError, ValueError, OverflowError,
+                            guard.GuardError)):
+            call()
+
+
+# cursive decodes img_signature with Python's lenient base64.b64decode; the
+# core's decoder must agree with it on everything, including junk.
+ODD_INPUTS = [
+    "", "=", "==", "===", "====", "a", "ab", "abc", "abcd", "ab=", "ab==",
+    "abc=", "ab=c", "a=b=c=d", "=abcd", "ab==cd==", "abc=defg", "ab\n==",
+    "YWJj\r\nZGVm\n", " Y W J j ", "YWJj-_", "YW_Jj", "YWJj!!!!", "Y\x00WJj",
+    "YWJjZA", "YWJjZA=", "YWJjZA==", "YWJjZA===", "YWJjZGU", "YWJjZGU=",
+    "YWJjZGU==", "QQ=A=", "QQ=A==", "Q=Q=", "Q==Q", "aB==", "aGk=aGk=",
+    "\t\nYWJj\t", "YWJj\u00e9", "\u00e9", "=\u00e9",
+]
+
+
+def python_decode(value):
+    try:
+        return base64.b64decode(value)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def core_decode(value):
+    try:
+        return guard.b64decode(value)
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("value", ODD_INPUTS)
+def test_b64decode_agrees_with_python_on_odd_inputs(value):
+    assert core_decode(value) == python_decode(value)
+
+
+def test_b64decode_accepts_openssl_wrapped_output():
+    raw = os.urandom(512)
+    wrapped = base64.encodebytes(raw).decode()  # 76-column lines
+    assert "\n" in wrapped.strip()
+    assert guard.b64decode(wrapped) == raw
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(
+    "ABCDabcd0189+/=-_ \n\r\t.!\x00\u00e9"), max_size=40))
+def test_b64decode_agrees_with_python_on_generated_inputs(value):
+    assert core_decode(value) == python_decode(value)
+
+
+def test_log_records_from_rust_reach_python_logging(tmp_path, caplog):
+    import logging
+    path = tmp_path / "f"
+    path.write_bytes(b"x")
+    with caplog.at_level(logging.DEBUG, logger="glance_import_guard"):
+        guard.hash_file(path, ["sha256"])
+    assert any(r.name == "glance_import_guard.hasher" and
+               "hashed" in r.getMessage() for r in caplog.records)
+
+
+def test_module_constants():
+    assert _core.MIN_CHUNK_SIZE <= _core.DEFAULT_CHUNK_SIZE
+    assert _core.DEFAULT_CHUNK_SIZE <= _core.MAX_CHUNK_SIZE
