@@ -15,15 +15,20 @@ import glance.async_.flows.api_image_import as api_image_import
 import glance.common.config  # noqa: F401  (registers Glance's options)
 import glance.db
 import pytest
+from castellan import key_manager
 from glance import context as glance_context
 from glance import domain
 from glance.db.sqlalchemy import models as db_models
 from oslo_config import cfg
 from oslo_db import options as db_options
 
+import signing
+from glance_import_guard import keymanager
+
 CONF = cfg.CONF
 PROJECT = "6838eb7b6ded434a882cb344c77fe8df"
 USER = "0f8ed3ac4ab54d7f8a3ad31c73a2b6f0"
+DEFAULT_DATA = b"an image\n" * 1000
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +36,9 @@ def glance_db(tmp_path_factory):
     """Glance's config parsed (no files) and a SQLite database."""
     db = tmp_path_factory.mktemp("glance-db") / "glance.sqlite"
     CONF([], project="glance", default_config_files=[])
+    CONF.register_opts(key_manager.key_manager_opts, group="key_manager")
+    CONF.register_opts(keymanager.certificate_directory_opts,
+                       group=keymanager.GROUP)
     db_options.set_defaults(CONF, connection="sqlite:///%s" % db)
     db_api = glance.db.get_api()
     db_models.register_models(db_api.get_engine())
@@ -95,7 +103,7 @@ def new_import(glance_db, tmp_path):
     status 'importing', the import lock held by the task, the target stores
     in os_glance_importing_to_stores."""
 
-    def make(properties, data=b"an image\n" * 1000, roles=("member",),
+    def make(properties, data=DEFAULT_DATA, roles=("member",),
              stores=("store1",)):
         context = make_context(roles)
         image_id = str(uuid.uuid4())
@@ -125,16 +133,37 @@ def sha(name, data):
     return hashlib.new(name, data).hexdigest()
 
 
+@pytest.fixture(scope="session")
+def signer(tmp_path_factory):
+    """A real RSA key, its self-signed certificate in a certificate
+    directory, and the certificate's id."""
+    cert_dir = tmp_path_factory.mktemp("certificates")
+    key = signing.make_key("RSA-PSS")
+    cert_id = str(uuid.uuid4())
+    signing.install_certificate(cert_dir, cert_id,
+                                signing.make_certificate(key))
+    return key, cert_id, cert_dir
+
+
 @pytest.fixture
-def signed_properties():
-    """A complete, well-formed set of signature properties (the signature
-    bytes are not a real signature: verifying it is a later step)."""
-    return {
-        "img_signature": "c2lnbmF0dXJl",
-        "img_signature_hash_method": "SHA-256",
-        "img_signature_key_type": "RSA-PSS",
-        "img_signature_certificate_uuid": str(uuid.uuid4()),
-    }
+def signed_for(conf, signer):
+    """Signs data as a user would; Glance's key manager (castellan) serves
+    the certificate from the guard's certificate_directory backend."""
+    key, cert_id, cert_dir = signer
+    conf(group="key_manager", backend="certificate_directory")
+    conf(group="certificate_directory", path=str(cert_dir))
+
+    def sign(data, **kwargs):
+        kwargs.setdefault("declare", None)
+        return signing.signed_properties(key, cert_id, data, **kwargs)
+
+    return sign
+
+
+@pytest.fixture
+def signed_properties(signed_for):
+    """Signature properties for DEFAULT_DATA, what new_import stages."""
+    return signed_for(DEFAULT_DATA)
 
 
 def staged_exists(case):

@@ -16,11 +16,13 @@ OPTION_NAMES = {
 
 
 def test_every_option_has_help_with_possible_values():
-    [(group, options)] = opts.list_opts()
-    assert group == "import_guard"
-    assert {o.name for o in options} == OPTION_NAMES
-    for o in options:
-        assert "Possible values" in o.help, o.name
+    groups = dict(opts.list_opts())
+    assert set(groups) == {"import_guard", "certificate_directory"}
+    assert {o.name for o in groups["import_guard"]} == OPTION_NAMES
+    assert {o.name for o in groups["certificate_directory"]} == {"path"}
+    for options in groups.values():
+        for o in options:
+            assert "Possible values" in o.help, o.name
 
 
 def test_sample_config_from_oslo_config_generator():
@@ -29,6 +31,7 @@ def test_sample_config_from_oslo_config_generator():
          "--namespace", "glance_import_guard"],
         check=True, capture_output=True, text=True).stdout
     assert "[import_guard]" in out
+    assert "[certificate_directory]" in out
     for name in OPTION_NAMES:
         assert "#%s =" % name in out, name
     assert "#require_signature = true" in out

@@ -1,6 +1,8 @@
 """The plugin as Glance runs it: loaded by Glance's own plugin loader, run in
 a real taskflow engine behind Glance's real image-lock task, changing a real
-image through Glance's ImportActionWrapper and database layer."""
+image through Glance's ImportActionWrapper and database layer. Signatures
+are real; castellan serves their certificate from the guard's
+certificate_directory key manager."""
 
 import logging
 import os
@@ -12,7 +14,8 @@ from glance.common import exception as glance_exception
 from taskflow import engines, retry
 from taskflow.patterns import linear_flow as lf
 
-from conftest import PROJECT, sha, staged_exists
+import signing
+from conftest import DEFAULT_DATA, PROJECT, sha, staged_exists
 from glance_import_guard import plugin
 
 TASK_TYPE = "api_image_import"
@@ -91,9 +94,9 @@ def test_signed_image_is_accepted(new_import, signed_properties):
 
 
 def test_signed_image_with_matching_declared_digest_is_accepted(
-        new_import, signed_properties):
+        new_import, signed_for):
     data = b"\x00\x01binary image data" * 5000
-    props = dict(signed_properties, img_hash_algo="SHA512",
+    props = dict(signed_for(data), img_hash_algo="SHA512",
                  img_hash_value=sha("sha512", data).upper())
     case = new_import(props, data=data)
     run(case)
@@ -250,25 +253,24 @@ def test_operator_narrows_key_types(new_import, conf, signed_properties):
     assert "use one of ECC_SECP521R1" in message
 
 
-def test_operator_renames_digest_properties(new_import, conf,
-                                            signed_properties):
+def test_operator_renames_digest_properties(new_import, conf, signed_for):
     conf(group="import_guard", hash_algo_property="checksum_algo",
          hash_value_property="checksum_value")
     data = b"data"
-    case = new_import(dict(signed_properties, checksum_algo="sha3_256",
+    case = new_import(dict(signed_for(data), checksum_algo="sha3_256",
                            checksum_value=sha("sha3_256", b"other")),
                       data=data)
     assert "does not match checksum_value" in refuse(case)
-    case = new_import(dict(signed_properties, checksum_algo="sha3_256",
+    case = new_import(dict(signed_for(data), checksum_algo="sha3_256",
                            checksum_value=sha("sha3_256", data)),
                       data=data)
     run(case)
 
 
-def test_operator_allows_md5(new_import, conf, signed_properties):
+def test_operator_allows_md5(new_import, conf, signed_for):
     conf(group="import_guard", allowed_hash_algorithms=["md5", "sha256"])
     data = b"data"
-    case = new_import(dict(signed_properties, img_hash_algo="md5",
+    case = new_import(dict(signed_for(data), img_hash_algo="md5",
                            img_hash_value=sha("md5", data)), data=data)
     run(case)
 
@@ -327,10 +329,10 @@ def test_revert_after_a_later_failure_does_not_mark_stores_failed(
 
 
 def test_glance_hashing_algorithm_digest_is_logged_at_debug(
-        new_import, conf, signed_properties, caplog):
+        new_import, conf, signed_for, caplog):
     conf(hashing_algorithm="sha3_512")
     data = b"logged"
-    case = new_import(signed_properties, data=data)
+    case = new_import(signed_for(data), data=data)
     with caplog.at_level(logging.DEBUG):
         run(case)
     debug = " ".join(r.getMessage() for r in caplog.records
@@ -339,3 +341,58 @@ def test_glance_hashing_algorithm_digest_is_logged_at_debug(
     # The Rust core's own log record reaches Python logging.
     assert any(r.name == "glance_import_guard.hasher"
                for r in caplog.records)
+
+
+def test_signature_by_another_key_is_refused(new_import, signed_for):
+    other = signing.signed_properties(signing.make_key("RSA-PSS"), "x",
+                                      DEFAULT_DATA, declare=None)
+    props = dict(signed_for(DEFAULT_DATA),
+                 img_signature=other["img_signature"])
+    case = new_import(props)
+    message = refuse(case)
+    assert "img_signature does not match the image data" in message
+    assert props["img_signature_certificate_uuid"] in message
+    assert_retryable_after_refusal(case)
+
+
+def test_signature_over_other_data_is_refused(new_import, signed_for):
+    case = new_import(signed_for(DEFAULT_DATA + b"!"))
+    assert "img_signature does not match the image data" in refuse(case)
+
+
+def test_unknown_certificate_is_refused(new_import, signed_for):
+    props = dict(signed_for(DEFAULT_DATA),
+                 img_signature_certificate_uuid="no-such-certificate")
+    case = new_import(props)
+    message = refuse(case)
+    assert ("the signing certificate no-such-certificate cannot be used: "
+            "Certificate not found with ID: no-such-certificate") in message
+    assert_retryable_after_refusal(case)
+
+
+def test_certificate_of_another_key_type_is_refused(new_import, signed_for):
+    props = dict(signed_for(DEFAULT_DATA),
+                 img_signature_key_type="ECC_SECP384R1")
+    message = refuse(new_import(props))
+    assert "Invalid public key type for signature key type" in message
+
+
+@pytest.mark.parametrize("key_type,hash_method", [
+    ("ECC_SECP384R1", "SHA-384"), ("ECC_SECP521R1", "SHA-512"),
+    ("DSA", "SHA-256"), ("RSA-PSS", "SHA-224")])
+def test_other_key_types_and_hashes_are_verified(new_import, conf, signer,
+                                                 tmp_path, key_type,
+                                                 hash_method):
+    key = signing.make_key(key_type)
+    cert_id = "signer-%s" % key_type.lower()
+    signing.install_certificate(tmp_path, cert_id,
+                                signing.make_certificate(key), pem=False)
+    conf(group="key_manager", backend="certificate_directory")
+    conf(group="certificate_directory", path=str(tmp_path))
+    props = signing.signed_properties(key, cert_id, DEFAULT_DATA,
+                                      key_type=key_type,
+                                      hash_method=hash_method)
+    run(new_import(props))
+    bad = dict(props, img_signature=signing.sign(key, b"other",
+                                                 hash_method))
+    assert "does not match the image data" in refuse(new_import(bad))

@@ -189,8 +189,10 @@ def register(conf=cfg.CONF):
 
 
 def list_opts():
-    """The ``oslo.config.opts`` entry point."""
-    return [(GROUP, import_guard_opts)]
+    """The ``oslo.config.opts`` entry point: the guard's options and those
+    of its certificate directory key manager."""
+    from glance_import_guard import keymanager
+    return [(GROUP, import_guard_opts)] + keymanager.list_opts()
 
 
 def _glance_hashing_algorithm(conf):

@@ -20,7 +20,7 @@ from taskflow import task
 from taskflow.patterns import linear_flow as lf
 from taskflow.types import failure
 
-from glance_import_guard import _core, opts
+from glance_import_guard import _core, opts, signature
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -91,19 +91,23 @@ class GuardImport(task.Task):
             self._refuse(messages + ["the staged image data cannot be read; "
                                      "stage the data again"])
         messages += [p["message"] for p in result["problems"]]
+        sig = plan["signature"]
+        if sig:
+            messages += signature.verify(self.context, sig,
+                                         result["digests"][sig["hash"]])
         if messages:
             self._refuse(messages)
         LOG.info("import_guard accepted image %(image)s (%(bytes)d bytes, "
                  "signature %(sig)s, declared digest %(declared)s)",
                  {"image": self.image_id, "bytes": result["bytes"],
-                  "sig": "present" if plan["signature"] else "not required",
+                  "sig": "verified" if sig else "not required",
                   "declared": ("matched" if plan["declared"]
                                else "none")})
         LOG.debug("import_guard digests of image %s: %s",
                   self.image_id, result["digests"])
 
     def _refuse(self, messages):
-        reasons = "; ".join("(%d) %s" % (i, m)
+        reasons = "; ".join("(%d) %s" % (i, m.rstrip("."))
                             for i, m in enumerate(messages, 1))
         LOG.warning("import_guard refused image %(image)s of project "
                     "%(project)s: %(reasons)s",

@@ -1,0 +1,306 @@
+"""A real glance-api on 127.0.0.1, for the end-to-end tests and the demo.
+
+``GlanceServer`` writes glance-api.conf, glance-image-import.conf and a
+paste file with a Keystone-less ``headers`` flavor into a folder, gives it
+a migrated SQLite database (``glance-manage db_sync`` runs once per process;
+later servers get a copy), and runs Glance's WSGI app under gunicorn. It
+stops the server by its own process group and keeps the server log.
+
+``FileServer`` serves a folder over HTTP on 127.0.0.1 for web-download.
+
+``client()`` gives an openstacksdk connection that sends the identity
+headers Keystone's middleware would have set.
+"""
+
+import contextlib
+import functools
+import http.server
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import urllib.request
+import uuid
+
+BIN = pathlib.Path(sys.executable).parent
+PROJECT_ID = "6838eb7b6ded434a882cb344c77fe8df"
+USER_ID = "0f8ed3ac4ab54d7f8a3ad31c73a2b6f0"
+STORE = "store1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stock_paste_file():
+    for prefix in (sys.prefix, sys.base_prefix, "/usr/local", "/usr", "/"):
+        path = pathlib.Path(prefix, "etc", "glance", "glance-api-paste.ini")
+        if path.exists():
+            return path
+    raise RuntimeError("glance-api-paste.ini not found; is glance installed?")
+
+
+def paste_with_headers_flavor():
+    """The stock paste file plus a ``headers`` flavor: the keystone
+    pipeline without authtoken, so the context comes from X-* headers."""
+    text = _stock_paste_file().read_text()
+    keystone = next(line for line in text.splitlines()
+                    if line.startswith("keystone = "))
+    headers = keystone.replace("keystone = ", "headers = ").replace(
+        "authtoken ", "")
+    text = text.replace(keystone, keystone + "\n" + headers, 1)
+    return text + textwrap.dedent("""
+        [composite:glance-api-headers]
+        paste.composite_factory = glance.api:root_app_factory
+        /: api
+        /healthcheck: healthcheck
+        """)
+
+
+def _ini(sections):
+    out = []
+    for section, options in sections.items():
+        out.append("[%s]" % section)
+        out += ["%s = %s" % kv for kv in options.items()]
+        out.append("")
+    return "\n".join(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _synced_database():
+    """Runs glance-manage db_sync once per process; returns the file."""
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="glance-db-template-"))
+    conf = folder / "glance-manage.conf"
+    db = folder / "glance.sqlite"
+    conf.write_text(_ini({"database": {"connection": "sqlite:///%s" % db}}))
+    subprocess.run([str(BIN / "glance-manage"), "--config-file", str(conf),
+                    "db_sync"], check=True, capture_output=True, cwd=folder)
+    return db
+
+
+class GlanceServer:
+    """One glance-api process and its folder.
+
+    :param workdir: folder for config, database, stores and the log
+    :param plugins: [image_import_opts] image_import_plugins
+    :param import_guard: options for [import_guard]
+    :param certificate_dir: folder of the certificate_directory key manager
+    :param web_download_ports: ports web-download may fetch from (127.0.0.1)
+    """
+
+    def __init__(self, workdir, plugins=("import_guard",), import_guard=None,
+                 certificate_dir=None, web_download_ports=(),
+                 hashing_algorithm="sha512"):
+        self.workdir = pathlib.Path(workdir)
+        self.plugins = list(plugins)
+        self.import_guard = dict(import_guard or {})
+        self.certificate_dir = certificate_dir
+        self.web_download_ports = list(web_download_ports)
+        self.hashing_algorithm = hashing_algorithm
+        self.port = None
+        self.process = None
+        self.log_path = self.workdir / "glance-api.log"
+        self.staging_dir = self.workdir / "staging"
+        self.store_dir = self.workdir / STORE
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def _write_config(self):
+        for d in (self.staging_dir, self.store_dir, self.workdir / "tasks"):
+            d.mkdir(parents=True, exist_ok=True)
+        db = self.workdir / "glance.sqlite"
+        shutil.copyfile(_synced_database(), db)
+        (self.workdir / "glance-api-paste.ini").write_text(
+            paste_with_headers_flavor())
+        ports = ", ".join(str(p) for p in self.web_download_ports)
+        sections = {
+            "DEFAULT": {
+                "enabled_backends": "%s:file" % STORE,
+                "enabled_import_methods": "[glance-direct, web-download]",
+                "hashing_algorithm": self.hashing_algorithm,
+                "bind_host": "127.0.0.1",
+                "worker_self_reference_url": self.url,
+                "default_log_levels": "glance_import_guard=DEBUG,"
+                "amqp=WARN,sqlalchemy=WARN,stevedore=WARN,"
+                "taskflow=WARN,urllib3=WARN,keystonemiddleware=WARN,"
+                "routes=WARN,oslo_policy=WARN",
+            },
+            "database": {"connection": "sqlite:///%s" % db},
+            "paste_deploy": {
+                "flavor": "headers",
+                "config_file": str(self.workdir / "glance-api-paste.ini")},
+            "glance_store": {"default_backend": STORE},
+            STORE: {"filesystem_store_datadir": str(self.store_dir)},
+            "os_glance_staging_store": {
+                "filesystem_store_datadir": str(self.staging_dir)},
+            "os_glance_tasks_store": {
+                "filesystem_store_datadir": str(self.workdir / "tasks")},
+            "import_filtering_opts": {
+                "allowed_hosts": "[127.0.0.1]",
+                "allowed_ports": "[%s]" % ports,
+            },
+            "taskflow_executor": {"max_workers": "4"},
+        }
+        if self.certificate_dir:
+            sections["key_manager"] = {"backend": "certificate_directory"}
+            sections["certificate_directory"] = {
+                "path": str(self.certificate_dir)}
+        if self.import_guard:
+            sections["import_guard"] = {
+                k: ",".join(v) if isinstance(v, (list, tuple)) else str(v)
+                for k, v in self.import_guard.items()}
+        (self.workdir / "glance-api.conf").write_text(_ini(sections))
+        (self.workdir / "glance-image-import.conf").write_text(_ini({
+            "image_import_opts": {
+                "image_import_plugins": "[%s]" % ", ".join(self.plugins)}}))
+
+    def start(self, timeout=60):
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self._write_config()
+        env = dict(os.environ, OS_GLANCE_CONFIG_DIR=str(self.workdir))
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "--bind", "127.0.0.1:%d" % self.port,
+             "--workers", "1", "--threads", "8", "--timeout", "300",
+             "glance.wsgi.api:application"],
+            cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("glance-api exited (%s); log:\n%s" % (
+                    self.process.returncode, self.log_tail()))
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(self.url + "/healthcheck",
+                                            timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("glance-api did not answer in %ss; log:\n%s" % (
+            timeout, self.log_tail()))
+
+    def stop(self, timeout=15):
+        if self.process is None or self.process.poll() is not None:
+            return
+        pgid = self.process.pid  # its own session: pgid == pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            self.process.wait()
+
+    def log_tail(self, lines=60):
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(
+            self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def headers(self, roles=("member", "reader"), project_id=PROJECT_ID):
+        return {
+            "X-Identity-Status": "Confirmed",
+            "X-Roles": ",".join(roles),
+            "X-User-Id": USER_ID,
+            "X-Tenant-Id": project_id,
+            "X-Project-Id": project_id,
+        }
+
+    def client(self, roles=("member", "reader")):
+        """An openstacksdk connection acting as a project member."""
+        import openstack.connection
+        from keystoneauth1 import noauth
+        from keystoneauth1 import session as ks_session
+        session = ks_session.Session(
+            auth=noauth.NoAuth(endpoint=self.url),
+            additional_headers=self.headers(roles))
+        return openstack.connection.Connection(
+            session=session, image_endpoint_override=self.url,
+            image_api_version="2")
+
+    def staged(self, image_id):
+        return (self.staging_dir / str(image_id)).exists()
+
+    def stored(self, image_id):
+        return any(p.name.startswith(str(image_id))
+                   for p in self.store_dir.iterdir())
+
+
+class FileServer:
+    """Serves ``folder`` on 127.0.0.1 (for web-download), in a thread."""
+
+    def __init__(self, folder):
+        self.folder = pathlib.Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        handler = functools.partial(_QuietHandler, directory=str(folder))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                     handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       daemon=True)
+
+    def publish(self, data):
+        """Serves ``data``; returns its URL."""
+        name = uuid.uuid4().hex
+        (self.folder / name).write_bytes(data)
+        return "http://127.0.0.1:%d/%s" % (self.port, name)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+FINAL_STATES = ("active", "queued", "killed", "deleted")
+
+
+def wait_for_import(conn, image_id, timeout=120):
+    """Polls the image (not its tasks: see GLANCE-FACTS.md) until the
+    import lock is gone and the status is final; returns the image."""
+    deadline = time.monotonic() + timeout
+    while True:
+        image = conn.image.get_image(image_id)
+        props = image.properties or {}
+        if (image.status in FINAL_STATES
+                and "os_glance_import_task" not in props):
+            return image
+        if time.monotonic() > deadline:
+            raise TimeoutError("image %s still %s with lock %s" % (
+                image_id, image.status, props.get("os_glance_import_task")))
+        time.sleep(0.2)
+
+
+def last_task(conn, image_id):
+    """The newest import task of the image (read once, after the import)."""
+    tasks = list(conn.image.image_tasks(image_id))
+    tasks.sort(key=lambda t: t.get("created_at", ""))
+    return tasks[-1] if tasks else None
