@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: test lint wheel venv clean
+.PHONY: demo test lint wheel venv clean
 
 venv: $(BIN)/.installed
 
@@ -23,6 +23,9 @@ wheel: venv
 	$(BIN)/maturin build --release --quiet --out target/wheels
 	$(BIN)/pip install -q --force-reinstall --no-deps target/wheels/glance_import_guard-*.whl
 
+demo: wheel
+	$(BIN)/python tests/demo.py
+
 lint: venv
 	cargo fmt --check
 	PYO3_PYTHON=$(abspath $(BIN)/python) cargo clippy --quiet --all-targets --features python -- -D warnings
@@ -33,4 +36,4 @@ test: lint wheel
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) target .demo

@@ -17,4 +17,6 @@ mod python;
 pub use algorithm::Algorithm;
 pub use error::Error;
 pub use hasher::{hash_file, hash_reader, FileDigests, HashOptions};
-pub use rules::{check_digests, check_properties, Plan, Policy, Problem, ProblemCode, Verdict};
+pub use rules::{
+    check_digests, check_properties, refusal_message, Plan, Policy, Problem, ProblemCode, Verdict,
+};

@@ -19,7 +19,7 @@ use pythonize::{depythonize, pythonize};
 use crate::algorithm::{Algorithm, SIGNATURE_HASH_METHODS};
 use crate::encoding::python_b64decode;
 use crate::hasher::{self, HashOptions};
-use crate::rules::{self, Plan, Policy};
+use crate::rules::{self, Plan, Policy, Problem};
 use crate::Error;
 
 create_exception!(
@@ -181,6 +181,13 @@ fn check_file<'py>(
     Ok(result.into_any())
 }
 
+/// The message of a refused import: the image id and every problem.
+#[pyfunction]
+fn refusal_message(image_id: &str, problems: &Bound<'_, PyAny>) -> PyResult<String> {
+    let problems: Vec<Problem> = depythonize_as(problems, "problems")?;
+    guarded(|| Ok(rules::refusal_message(image_id, &problems)))
+}
+
 /// Decodes `value` exactly as cursive decodes `img_signature` (Python's
 /// lenient base64). Raises ValueError saying why it is not base64.
 #[pyfunction]
@@ -209,5 +216,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_properties, m)?)?;
     m.add_function(wrap_pyfunction!(check_file, m)?)?;
     m.add_function(wrap_pyfunction!(b64decode, m)?)?;
+    m.add_function(wrap_pyfunction!(refusal_message, m)?)?;
     Ok(())
 }

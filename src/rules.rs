@@ -131,6 +131,14 @@ pub enum ProblemCode {
     BadHashValue,
     /// The staged bytes do not have the declared digest.
     DigestMismatch,
+    /// The signature does not verify over the staged bytes.
+    SignatureMismatch,
+    /// The signing certificate cannot be had or does not fit the key type.
+    CertificateUnusable,
+    /// The staged data cannot be read.
+    StagedDataUnreadable,
+    /// The guard's own configuration is invalid (the operator must act).
+    GuardMisconfigured,
 }
 
 /// One reason to refuse an import.
@@ -239,7 +247,7 @@ pub fn check_properties(
                 problems.push(Problem::new(
                     ProblemCode::MissingSignatureProperty,
                     name,
-                    format!("{name} {state}; this cloud only imports signed images"),
+                    format!("{name} {state}"),
                 ));
             }
         }
@@ -534,7 +542,7 @@ pub fn check_digests(plan: &Plan, digests: &FileDigests) -> Vec<Problem> {
         ProblemCode::DigestMismatch,
         &declared.property,
         format!(
-            "the image data does not match {}: its {} digest is {}, not the declared {} ({} bytes were imported)",
+            "the image data does not match {}: its {} digest is {}, not the declared {} (the data is {} bytes)",
             declared.property,
             declared.algorithm,
             hex::encode(actual),
@@ -542,6 +550,47 @@ pub fn check_digests(plan: &Plan, digests: &FileDigests) -> Vec<Problem> {
             digests.bytes
         ),
     )]
+}
+
+/// "a", "a and b", "a, b and c".
+fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// The one message a refused import gets: the image id, then every problem
+/// numbered, missing signature properties folded into one sentence.
+pub fn refusal_message(image_id: &str, problems: &[Problem]) -> String {
+    let mut reasons = Vec::new();
+    let missing: Vec<&Problem> = problems
+        .iter()
+        .filter(|p| p.code == ProblemCode::MissingSignatureProperty)
+        .collect();
+    if !missing.is_empty() {
+        let messages: Vec<&str> = missing.iter().map(|p| p.message.as_str()).collect();
+        reasons.push(format!(
+            "this cloud imports only signed images, and {}",
+            and_list(&messages)
+        ));
+    }
+    reasons.extend(
+        problems
+            .iter()
+            .filter(|p| p.code != ProblemCode::MissingSignatureProperty)
+            .map(|p| p.message.trim_end_matches('.').to_owned()),
+    );
+    let numbered: Vec<String> = reasons
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("({}) {r}", i + 1))
+        .collect();
+    format!(
+        "Image {image_id} was not imported: {}. Fix what is named and import again.",
+        numbered.join("; ")
+    )
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ from glance_import_guard._core import (
     check_file,
     check_properties,
     hash_file,
+    refusal_message,
     signature_hash_methods,
     validate_policy,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "check_file",
     "check_properties",
     "hash_file",
+    "refusal_message",
     "signature_hash_methods",
     "validate_policy",
 ]

@@ -31,6 +31,10 @@ ProblemCode = Literal[
     "disallowed-hash-algorithm",
     "bad-hash-value",
     "digest-mismatch",
+    "signature-mismatch",
+    "certificate-unusable",
+    "staged-data-unreadable",
+    "guard-misconfigured",
 ]
 
 class Problem(TypedDict):
@@ -96,3 +100,4 @@ def check_file(
     chunk_size: int | None = None,
 ) -> FileVerdict: ...
 def b64decode(value: str) -> bytes: ...
+def refusal_message(image_id: str, problems: Sequence[Problem]) -> str: ...

@@ -41,6 +41,10 @@ class ImportRefused(exception.UploadException):
     """
 
 
+def _problem(code, message):
+    return {"code": code, "property": None, "message": message}
+
+
 def _local_path(uri):
     if not uri.startswith("file://"):
         raise _core.StagedFileError(
@@ -67,20 +71,19 @@ class GuardImport(task.Task):
             properties = {k: str(v)
                           for k, v in action.image_extra_properties.items()}
         try:
-            policy = opts.policy(CONF)
             verdict = _core.check_properties(
-                properties, policy, list(self.context.roles or []))
+                properties, opts.policy(CONF), list(self.context.roles or []))
         except (_core.PolicyError, ValueError) as e:
             LOG.error("import_guard is misconfigured, refusing import of "
                       "image %s: %s", self.image_id, e)
-            self._refuse(["the import guard is misconfigured; the cloud "
-                          "operator must fix [import_guard] in "
-                          "glance-api.conf (see the glance-api log)"])
-        messages = [p["message"] for p in verdict["problems"]]
-        plan = verdict["plan"]
-        if messages and plan["declared"] is None:
-            # Nothing the data could add to the refusal.
-            self._refuse(messages)
+            self._refuse([_problem(
+                "guard-misconfigured",
+                "the import guard is misconfigured; the cloud operator must "
+                "fix [import_guard] in glance-api.conf (see the glance-api "
+                "log)")])
+        problems, plan = verdict["problems"], verdict["plan"]
+        if problems and plan["declared"] is None:
+            self._refuse(problems)  # nothing the data could add
         try:
             result = _core.check_file(
                 _local_path(file_path), plan,
@@ -88,35 +91,34 @@ class GuardImport(task.Task):
         except _core.StagedFileError as e:
             LOG.error("import_guard cannot read the staged data of image "
                       "%s: %s", self.image_id, e)
-            self._refuse(messages + ["the staged image data cannot be read; "
-                                     "stage the data again"])
-        messages += [p["message"] for p in result["problems"]]
+            self._refuse(problems + [_problem(
+                "staged-data-unreadable",
+                "the staged image data cannot be read; upload or import it "
+                "again")])
+        problems += result["problems"]
         sig = plan["signature"]
         if sig:
-            messages += signature.verify(self.context, sig,
+            problems += signature.verify(self.context, sig,
                                          result["digests"][sig["hash"]])
-        if messages:
-            self._refuse(messages)
+        if problems:
+            self._refuse(problems)
         LOG.info("import_guard accepted image %(image)s (%(bytes)d bytes, "
                  "signature %(sig)s, declared digest %(declared)s)",
                  {"image": self.image_id, "bytes": result["bytes"],
                   "sig": "verified" if sig else "not required",
-                  "declared": ("matched" if plan["declared"]
-                               else "none")})
+                  "declared": "matched" if plan["declared"] else "none"})
         LOG.debug("import_guard digests of image %s: %s",
                   self.image_id, result["digests"])
 
-    def _refuse(self, messages):
-        reasons = "; ".join("(%d) %s" % (i, m.rstrip("."))
-                            for i, m in enumerate(messages, 1))
+    def _refuse(self, problems):
+        message = _core.refusal_message(self.image_id, problems)
         LOG.warning("import_guard refused image %(image)s of project "
-                    "%(project)s: %(reasons)s",
+                    "%(project)s [%(codes)s]: %(message)s",
                     {"image": self.image_id,
                      "project": self.context.project_id,
-                     "reasons": reasons})
-        raise ImportRefused(
-            "Image %s was not imported: %s. Fix the image properties and "
-            "import again." % (self.image_id, reasons))
+                     "codes": ",".join(p["code"] for p in problems),
+                     "message": message})
+        raise ImportRefused(message)
 
     def revert(self, result, file_path=None, **kwargs):
         refused = isinstance(result, failure.Failure)

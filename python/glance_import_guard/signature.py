@@ -18,9 +18,13 @@ from oslo_log import log as logging
 LOG = logging.getLogger(__name__)
 
 
+def _problem(code, message):
+    return {"code": code, "property": None, "message": message}
+
+
 def verify(context, signature, digest_hex):
     """Checks ``signature`` (the plan's ``Signature``) against the data's
-    digest. Returns the problems as sentences; empty when it verifies."""
+    digest. Returns the problems (``_core.Problem``); empty if it verifies."""
     cert_id = signature["certificate_id"]
     try:
         key_type = signature_utils.SignatureKeyType.lookup(
@@ -29,14 +33,16 @@ def verify(context, signature, digest_hex):
             context, cert_id, key_type)
     except cursive_exception.SignatureVerificationError as e:
         reason = getattr(e, "kwargs", {}).get("reason") or str(e)
-        return ["the signing certificate %s cannot be used: %s" % (
-            cert_id, reason)]
+        return [_problem("certificate-unusable",
+                         "the signing certificate %s cannot be used: %s" % (
+                             cert_id, reason))]
     except Exception:
         LOG.exception("import_guard could not retrieve certificate %s",
                       cert_id)
-        return ["the signing certificate %s could not be retrieved from the "
-                "key manager; try again later or ask the cloud operator"
-                % cert_id]
+        return [_problem(
+            "certificate-unusable",
+            "the signing certificate %s could not be retrieved from the key "
+            "manager; try again later or ask the cloud operator" % cert_id)]
 
     algorithm = signature_utils.HASH_METHODS[signature["hash_method"]]
     prehashed = asym_utils.Prehashed(algorithm)
@@ -54,11 +60,13 @@ def verify(context, signature, digest_hex):
         elif isinstance(public_key, dsa.DSAPublicKey):
             public_key.verify(signature["signature"], digest, prehashed)
         else:  # cursive's key-type check admits no other key
-            return ["certificate %s holds a key type the guard cannot "
-                    "verify" % cert_id]
+            return [_problem("certificate-unusable",
+                             "certificate %s holds a key type the guard "
+                             "cannot verify" % cert_id)]
     except crypto_exceptions.InvalidSignature:
-        return ["img_signature does not match the image data: it was not "
-                "made over these bytes with the key of certificate %s "
-                "(%s, %s)" % (cert_id, signature["key_type"],
-                              signature["hash_method"])]
+        return [_problem(
+            "signature-mismatch",
+            "img_signature does not match the image data: it was not made "
+            "over these bytes with the key of certificate %s (%s, %s)" % (
+                cert_id, signature["key_type"], signature["hash_method"]))]
     return []

@@ -555,3 +555,37 @@ fn problem_codes_serialize_kebab_case() {
     let json = serde_json::to_value(&v.problems[0]).unwrap();
     assert_eq!(json["code"], "missing-signature-property");
 }
+
+fn problem(code: ProblemCode, message: &str) -> Problem {
+    Problem {
+        code,
+        property: None,
+        message: message.into(),
+    }
+}
+
+#[test]
+fn refusal_message_folds_missing_properties_and_numbers_the_rest() {
+    let problems = [
+        problem(MissingSignatureProperty, "img_signature is missing"),
+        problem(UnknownSignatureHashMethod, "hash method is odd."),
+        problem(MissingSignatureProperty, "img_signature_key_type is empty"),
+        problem(
+            MissingSignatureProperty,
+            "img_signature_certificate_uuid is missing",
+        ),
+        problem(DigestMismatch, "data does not match"),
+    ];
+    assert_eq!(
+        refusal_message("42", &problems),
+        "Image 42 was not imported: (1) this cloud imports only signed images, and \
+         img_signature is missing, img_signature_key_type is empty and \
+         img_signature_certificate_uuid is missing; (2) hash method is odd; \
+         (3) data does not match. Fix what is named and import again."
+    );
+    assert_eq!(
+        refusal_message("42", &problems[3..4]),
+        "Image 42 was not imported: (1) this cloud imports only signed images, and \
+         img_signature_certificate_uuid is missing. Fix what is named and import again."
+    );
+}
