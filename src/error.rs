@@ -19,7 +19,28 @@ pub enum Error {
     #[error("staged path {path} is not a regular file but a {kind}")]
     NotARegularFile { path: PathBuf, kind: &'static str },
 
+    /// The digest library failed (e.g. an algorithm disabled by FIPS mode).
+    #[error("cannot compute {algorithm}: {message}")]
+    Digest {
+        algorithm: crate::Algorithm,
+        message: String,
+    },
+
+    /// A bug: something that cannot happen did (a panic in a hashing
+    /// thread, for example). Reported, never propagated as a panic.
+    #[error("internal error: {0}")]
+    Internal(String),
+
     /// The operator's configuration is inconsistent.
     #[error("invalid [import_guard] configuration: {0}")]
     Policy(String),
+}
+
+impl Error {
+    pub(crate) fn digest(algorithm: crate::Algorithm, error: impl std::fmt::Display) -> Self {
+        Error::Digest {
+            algorithm,
+            message: error.to_string(),
+        }
+    }
 }

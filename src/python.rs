@@ -48,6 +48,7 @@ fn to_py(error: Error) -> PyErr {
             StagedFileError::new_err(error.to_string())
         }
         Error::Policy(_) => PolicyError::new_err(error.to_string()),
+        Error::Digest { .. } | Error::Internal(_) => GuardError::new_err(error.to_string()),
     }
 }
 
@@ -73,11 +74,13 @@ fn parse_algorithms(names: &[String]) -> PyResult<Vec<Algorithm>> {
         .collect()
 }
 
-fn options(chunk_size: Option<usize>) -> PyResult<HashOptions> {
-    match chunk_size {
-        None => Ok(HashOptions::default()),
-        Some(n) => HashOptions::with_chunk_size(n).map_err(to_py),
-    }
+fn options(chunk_size: Option<usize>, threads: Option<usize>) -> PyResult<HashOptions> {
+    let mut options = match chunk_size {
+        None => HashOptions::default(),
+        Some(n) => HashOptions::with_chunk_size(n).map_err(to_py)?,
+    };
+    options.threads = threads.unwrap_or(0);
+    Ok(options)
 }
 
 fn depythonize_as<'py, T: serde::de::DeserializeOwned>(
@@ -102,18 +105,20 @@ fn signature_hash_methods() -> BTreeMap<&'static str, &'static str> {
         .collect()
 }
 
-/// Hashes the file at `path` once with every algorithm; the GIL is released
-/// for the whole pass. Returns {name: lower-case hex}.
+/// Hashes the file at `path` once with every algorithm, on up to `threads`
+/// threads (None or 0: one per core); the GIL is released for the whole
+/// pass. Returns {name: lower-case hex}.
 #[pyfunction]
-#[pyo3(signature = (path, algorithms, chunk_size=None))]
+#[pyo3(signature = (path, algorithms, chunk_size=None, threads=None))]
 fn hash_file(
     py: Python<'_>,
     path: PathBuf,
     algorithms: Vec<String>,
     chunk_size: Option<usize>,
+    threads: Option<usize>,
 ) -> PyResult<BTreeMap<&'static str, String>> {
     let algorithms = parse_algorithms(&algorithms)?;
-    let options = options(chunk_size)?;
+    let options = options(chunk_size, threads)?;
     let digests = py.allow_threads(|| {
         guarded(|| hasher::hash_file(&path, &algorithms, &options).map_err(to_py))
     })?;
@@ -153,15 +158,16 @@ fn check_properties<'py>(
 /// declared digest in constant time. Returns {"bytes": int, "digests":
 /// {name: hex}, "problems": [...]}.
 #[pyfunction]
-#[pyo3(signature = (path, plan, chunk_size=None))]
+#[pyo3(signature = (path, plan, chunk_size=None, threads=None))]
 fn check_file<'py>(
     py: Python<'py>,
     path: PathBuf,
     plan: &Bound<'py, PyAny>,
     chunk_size: Option<usize>,
+    threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let plan: Plan = depythonize_as(plan, "plan")?;
-    let options = options(chunk_size)?;
+    let options = options(chunk_size, threads)?;
     let (digests, problems) = py.allow_threads(|| {
         guarded(|| {
             let digests = hasher::hash_file(&path, &plan.algorithms, &options).map_err(to_py)?;

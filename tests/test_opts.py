@@ -12,7 +12,7 @@ OPTION_NAMES = {
     "require_signature", "required_signature_properties",
     "allowed_key_types", "require_hash", "hash_algo_property",
     "hash_value_property", "allowed_hash_algorithms", "exempt_roles",
-    "hash_chunk_size"}
+    "hash_chunk_size", "hash_threads"}
 
 
 def test_every_option_has_help_with_possible_values():

@@ -174,12 +174,37 @@ Bytes read from the staged image file at a time while hashing it.
 
 The guard reads the file once, computing every digest it needs from the
 same buffer; this is that buffer's size, and the guard's memory use while
-hashing does not grow with the image size. The default was measured to be
-as fast as any larger size.
+hashing, a few of these buffers, does not grow with the image size. The
+default (1 MiB) was measured to be as fast as any larger size.
 
 Possible values:
     * An integer from %d to %d
+
+Related options:
+    * hash_threads
 """ % (_core.MIN_CHUNK_SIZE, _core.MAX_CHUNK_SIZE)),
+    cfg.IntOpt(
+        "hash_threads",
+        default=0,
+        min=0,
+        max=256,
+        help="""
+Most threads the guard hashes an image with.
+
+The guard reads the staged file once and computes each digest it needs (the
+declared digest, the signature's hash, Glance's own hashing_algorithm) on a
+thread of its own, so an import costs about as long as its slowest digest
+rather than the sum of all. A blake3 digest alone is spread over these
+threads. The default uses every core of the host; set a lower number to
+leave cores to other work on a busy glance-api host.
+
+Possible values:
+    * 0: one thread per available core (the default)
+    * A positive integer: at most that many threads
+
+Related options:
+    * hash_chunk_size
+"""),
 ]
 
 

@@ -87,7 +87,8 @@ class GuardImport(task.Task):
         try:
             result = _core.check_file(
                 _local_path(file_path), plan,
-                chunk_size=CONF.import_guard.hash_chunk_size)
+                chunk_size=CONF.import_guard.hash_chunk_size,
+                threads=CONF.import_guard.hash_threads)
         except _core.StagedFileError as e:
             LOG.error("import_guard cannot read the staged data of image "
                       "%s: %s", self.image_id, e)

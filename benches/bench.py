@@ -1,0 +1,261 @@
+"""How fast is the guard's pass, against the baselines, in one run.
+
+    make bench            # or: .venv/bin/python benches/bench.py [--quick]
+
+Every figure is measured in this run on the same file in page cache, and
+printed as a ratio to its baseline measured in this run too:
+
+* Glance's own Python path: hashlib, 64 KiB reads, digests one after the
+  other in one thread (what Glance does while writing to a store);
+* the best a pure-Python plugin could do: each digest in its own Python
+  thread with hashlib (which releases the GIL), 1 MiB reads;
+* ``openssl speed -evp ALG -bytes 65536``, one core.
+
+Then the peak RSS growth of the guard's pass on a 1 GiB and a 4 GiB file,
+and a real glance-direct import of a 1 GiB image with and without the guard
+(tests/harness.py). Absolute MB/s are noisy on shared machines (up to 30%);
+each timing is the best of --repeat runs, and only ratios from one run
+should be compared.
+"""
+
+import argparse
+import hashlib
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+import glance_import_guard as guard  # noqa: E402
+
+MiB = 1 << 20
+GiB = 1 << 30
+CASES = [
+    ("md5+sha512", ["md5", "sha512"]),
+    ("md5+sha512+sha256", ["md5", "sha512", "sha256"]),
+    ("sha512", ["sha512"]),
+    ("sha256", ["sha256"]),
+    ("blake3", ["blake3"]),
+]
+
+
+def make_file(path, size):
+    block = os.urandom(16 * MiB)
+    with open(path, "wb") as f:
+        for _ in range(size // len(block)):
+            f.write(block)
+    with open(path, "rb") as f:  # into page cache
+        while f.read(16 * MiB):
+            pass
+
+
+def best(repeat, fn):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def glance_python_path(path, names):
+    """Glance's way: one thread, 64 KiB reads, each digest in turn."""
+    digests = [hashlib.new(n) for n in names]
+    with open(path, "rb") as f:
+        while chunk := f.read(64 * 1024):
+            for d in digests:
+                d.update(chunk)
+    return [d.hexdigest() for d in digests]
+
+
+def python_threads(path, names):
+    """The strongest pure-Python peer: a thread per digest, 1 MiB reads."""
+    def one(name):
+        d = hashlib.new(name)
+        with open(path, "rb") as f:
+            while chunk := f.read(MiB):
+                d.update(chunk)
+    threads = [threading.Thread(target=one, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def openssl_speed(name, seconds):
+    """Bytes/s of `openssl speed -evp NAME` at 64 KiB blocks (one core)."""
+    out = subprocess.run(
+        ["openssl", "speed", "-evp", name, "-bytes", "65536",
+         "-seconds", str(seconds)],
+        capture_output=True, text=True, check=True).stdout
+    line = out.strip().splitlines()[-1]
+    return float(re.findall(r"([\d.]+)k", line)[-1]) * 1000
+
+
+def rss_growth(path, names):
+    """Peak RSS growth (bytes) of one guard pass, in a fresh process: the
+    kernel's high-water mark is reset (clear_refs 5) just before the pass
+    and compared with the resident size just before it."""
+    code = (
+        "import sys, glance_import_guard as g\n"
+        "def status(key):\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith(key + ':'):\n"
+        "            return int(line.split()[1]) * 1024\n"
+        "open('/proc/self/clear_refs', 'w').write('5')\n"
+        "before = status('VmRSS')\n"
+        "g.hash_file(sys.argv[1], sys.argv[2].split(','))\n"
+        "print(status('VmHWM') - before)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(path),
+                          ",".join(names)],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out)
+
+
+def mbps(size, seconds):
+    return size / 1e6 / seconds
+
+
+def hashing(path, size, repeat, seconds):
+    print("\n== Hashing a %d MiB file in page cache (best of %d) ==" % (
+        size // MiB, repeat))
+    speeds = {n: openssl_speed(n, seconds)
+              for n in ("md5", "sha512", "sha256")}
+    header = ("%-18s %9s %9s %9s %9s %8s %8s %8s" % (
+        "digests", "guard", "glance", "py-thr", "openssl", "vs glance",
+        "vs py-thr", "vs ossl"))
+    print(header)
+    print("%-18s %9s %9s %9s %9s" % ("", "MB/s", "MB/s", "MB/s", "MB/s"))
+    results = {}
+    for label, names in CASES:
+        t_guard = best(repeat, lambda n=names: guard.hash_file(path, n))
+        if "blake3" in names:
+            t_glance = t_threads = None
+            ossl = None
+        else:
+            t_glance = best(repeat,
+                            lambda n=names: glance_python_path(path, n))
+            t_threads = best(repeat,
+                             lambda n=names: python_threads(path, n))
+            # One core of openssl doing these digests one after the other.
+            ossl = 1 / sum(1 / speeds[n] for n in names) / 1e6
+        results[label] = t_guard
+        row = [mbps(size, t_guard)]
+        row += [mbps(size, t) if t else None for t in (t_glance, t_threads)]
+        row.append(ossl)
+        ratios = [t_glance / t_guard if t_glance else None,
+                  t_threads / t_guard if t_threads else None,
+                  row[0] / ossl if ossl else None]
+        print("%-18s %s %s" % (
+            label,
+            " ".join("%9.0f" % v if v else "%9s" % "-" for v in row),
+            " ".join("%8.2fx" % r if r else "%9s" % "-" for r in ratios)))
+    print("blake3 / sha512 (guard): %.1fx" % (
+        results["sha512"] / results["blake3"]))
+
+    # The guard's pass with default settings for a signed image with a
+    # declared digest: declared sha512 + the signature's SHA-256 (Glance's
+    # default hashing_algorithm, sha512, is the same digest), against
+    # Glance's own md5+sha512 pass over the same file.
+    verdict = guard.check_properties(
+        {"img_hash_algo": "sha512", "img_hash_value": "0" * 128,
+         "img_signature": "c2ln", "img_signature_hash_method": "SHA-256",
+         "img_signature_key_type": "RSA-PSS",
+         "img_signature_certificate_uuid": "bench"},
+        default_policy(), [])
+    plan = verdict["plan"]
+    t_pass = best(repeat, lambda: guard.check_file(path, plan))
+    t_glance = best(repeat,
+                    lambda: glance_python_path(path, ["md5", "sha512"]))
+    print("guard pass, defaults (%s): %.0f MB/s, %.2fx the time of "
+          "Glance's own md5+sha512 hashing (%.0f MB/s)" % (
+              "+".join(plan["algorithms"]), mbps(size, t_pass),
+              t_pass / t_glance, mbps(size, t_glance)))
+
+
+def default_policy():
+    from oslo_config import cfg
+
+    from glance_import_guard import opts
+    conf = cfg.ConfigOpts()
+    opts.register(conf)
+    conf([])
+    policy = opts.policy(conf)
+    policy["also_compute"] = ["sha512"]  # Glance's default hashing_algorithm
+    return policy
+
+
+def memory(workdir, sizes):
+    print("\n== Peak RSS growth of one guard pass (md5+sha512+sha256) ==")
+    for size in sizes:
+        path = workdir / ("rss-%d" % size)
+        make_file(path, size)
+        growth = rss_growth(path, ["md5", "sha512", "sha256"])
+        print("%5d MiB file: %6.1f MiB" % (size // MiB, growth / MiB))
+        path.unlink()
+
+
+def glance_import(workdir, size):
+    import harness
+    import signing
+    print("\n== Real glance-direct import of a %d MiB image ==" % (
+        size // MiB))
+    data = os.urandom(16 * MiB) * (size // (16 * MiB))
+    cert_dir = workdir / "certs"
+    key = signing.make_key("RSA-PSS")
+    signing.install_certificate(cert_dir, "bench",
+                                signing.make_certificate(key))
+    props = signing.signed_properties(key, "bench", data)
+    timings = {}
+    for label, plugins in (("without guard", []),
+                           ("with guard", ["import_guard"])):
+        server = harness.GlanceServer(workdir / label.replace(" ", "-"),
+                                      plugins=plugins,
+                                      certificate_dir=cert_dir)
+        with server:
+            conn = server.client()
+            image = conn.image.create_image(
+                name="bench", disk_format="raw", container_format="bare",
+                **props)
+            conn.image.stage_image(image, data=data)
+            t = time.perf_counter()
+            conn.image.import_image(image, method="glance-direct")
+            image = harness.wait_for_import(conn, image.id, timeout=600)
+            timings[label] = time.perf_counter() - t
+            assert image.status == "active", image.status
+        print("%-14s import to active: %.2f s" % (label, timings[label]))
+    print("with / without: %.2fx" % (
+        timings["with guard"] / timings["without guard"]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="256 MiB files, one repeat, no 4 GiB file")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-import", action="store_true")
+    args = parser.parse_args()
+    size = 256 * MiB if args.quick else GiB
+    repeat = 1 if args.quick else args.repeat
+    print("cores: %d; %s" % (os.cpu_count(), subprocess.run(
+        ["openssl", "version"], capture_output=True, text=True
+    ).stdout.strip()))
+    with tempfile.TemporaryDirectory(prefix="guard-bench-") as d:
+        workdir = pathlib.Path(d)
+        path = workdir / "image"
+        make_file(path, size)
+        hashing(path, size, repeat, 1 if args.quick else 3)
+        path.unlink()
+        memory(workdir, [size] if args.quick else [GiB, 4 * GiB])
+        if not args.skip_import:
+            glance_import(workdir, size)
+
+
+if __name__ == "__main__":
+    main()
