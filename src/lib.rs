@@ -6,6 +6,7 @@
 //! feature) and tested on its own with `cargo test`.
 
 pub mod algorithm;
+pub mod certificate;
 pub mod encoding;
 pub mod error;
 pub mod hasher;
@@ -15,6 +16,7 @@ pub mod rules;
 mod python;
 
 pub use algorithm::Algorithm;
+pub use certificate::{check_certificate, CertificatePolicy};
 pub use error::Error;
 pub use hasher::{hash_file, hash_reader, FileDigests, HashOptions};
 pub use rules::{

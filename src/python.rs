@@ -17,9 +17,10 @@ use pyo3::types::{PyBytes, PyDict};
 use pythonize::{depythonize, pythonize};
 
 use crate::algorithm::{Algorithm, SIGNATURE_HASH_METHODS};
+use crate::certificate;
 use crate::encoding::python_b64decode;
 use crate::hasher::{self, HashOptions};
-use crate::rules::{self, Plan, Policy, Problem};
+use crate::rules::{self, Plan, Policy, Problem, Signature};
 use crate::Error;
 
 create_exception!(
@@ -187,6 +188,32 @@ fn check_file<'py>(
     Ok(result.into_any())
 }
 
+/// Checks the signing certificate (DER) for `signature` (the plan's) against
+/// the policy's certificate rules, at `now` (seconds since the epoch;
+/// default: the current time). Returns the problems.
+#[pyfunction]
+#[pyo3(signature = (certificate, signature, policy, now=None))]
+fn check_certificate<'py>(
+    py: Python<'py>,
+    certificate: &[u8],
+    signature: &Bound<'py, PyAny>,
+    policy: &Bound<'py, PyAny>,
+    now: Option<i64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let signature: Signature = depythonize_as(signature, "signature")?;
+    let policy: Policy = depythonize_as(policy, "policy")?;
+    let now = now.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    });
+    guarded(|| {
+        let problems =
+            certificate::check_certificate(certificate, &signature, &policy.certificate, now);
+        Ok(pythonize(py, &problems)?)
+    })
+}
+
 /// The message of a refused import: the image id and every problem.
 #[pyfunction]
 fn refusal_message(image_id: &str, problems: &Bound<'_, PyAny>) -> PyResult<String> {
@@ -223,5 +250,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_file, m)?)?;
     m.add_function(wrap_pyfunction!(b64decode, m)?)?;
     m.add_function(wrap_pyfunction!(refusal_message, m)?)?;
+    m.add_function(wrap_pyfunction!(check_certificate, m)?)?;
     Ok(())
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::algorithm::{Algorithm, SIGNATURE_HASH_METHODS};
+use crate::certificate::CertificatePolicy;
 use crate::encoding::python_b64decode;
 use crate::error::Error;
 use crate::hasher::FileDigests;
@@ -60,6 +61,8 @@ pub struct Policy {
     /// `hashing_algorithm`, for the log). Names the registry does not know
     /// are skipped: they are Glance's business, not a reason to refuse.
     pub also_compute: Vec<String>,
+    /// Rules for the signing certificate, stricter than cursive's.
+    pub certificate: CertificatePolicy,
 }
 
 impl Policy {
@@ -135,6 +138,16 @@ pub enum ProblemCode {
     SignatureMismatch,
     /// The signing certificate cannot be had or does not fit the key type.
     CertificateUnusable,
+    /// The signing certificate is past its validity dates.
+    CertificateExpired,
+    /// The signing certificate is not valid yet.
+    CertificateNotYetValid,
+    /// The signing certificate does not chain to a trusted certificate.
+    CertificateUntrusted,
+    /// An EC key's curve is not the one `img_signature_key_type` names.
+    CurveMismatch,
+    /// The RSA key is smaller than the operator allows.
+    KeyTooSmall,
     /// The staged data cannot be read.
     StagedDataUnreadable,
     /// The guard's own configuration is invalid (the operator must act).

@@ -168,3 +168,15 @@ def signed_properties(signed_for):
 
 def staged_exists(case):
     return os.path.exists(case.staged)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Reports the differential corpus (tests/test_differential.py)."""
+    import sys
+    module = sys.modules.get("test_differential")
+    if module and module.AGREED:
+        terminalreporter.write_line(
+            "differential corpus: %d cases run, %d agree with cursive "
+            "(%d accepted, %d refused)" % (
+                len(module.AGREED), len(module.AGREED),
+                sum(module.AGREED), len(module.AGREED) - sum(module.AGREED)))

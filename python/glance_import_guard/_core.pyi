@@ -33,6 +33,11 @@ ProblemCode = Literal[
     "digest-mismatch",
     "signature-mismatch",
     "certificate-unusable",
+    "certificate-expired",
+    "certificate-not-yet-valid",
+    "certificate-untrusted",
+    "curve-mismatch",
+    "key-too-small",
     "staged-data-unreadable",
     "guard-misconfigured",
 ]
@@ -41,6 +46,11 @@ class Problem(TypedDict):
     code: ProblemCode
     property: str | None
     message: str
+
+class CertificatePolicy(TypedDict):
+    require_curve_match: bool
+    check_certificate_dates: bool
+    min_rsa_key_size: int
 
 class Policy(TypedDict):
     require_signature: bool
@@ -53,6 +63,7 @@ class Policy(TypedDict):
     allowed_hash_algorithms: list[str]
     exempt_roles: list[str]
     also_compute: list[str]
+    certificate: CertificatePolicy
 
 class DeclaredDigest(TypedDict):
     algorithm: str
@@ -102,4 +113,10 @@ def check_file(
     threads: int | None = None,
 ) -> FileVerdict: ...
 def b64decode(value: str) -> bytes: ...
+def check_certificate(
+    certificate: bytes,
+    signature: Signature | Mapping[str, Any],
+    policy: Policy | Mapping[str, Any],
+    now: int | None = None,
+) -> list[Problem]: ...
 def refusal_message(image_id: str, problems: Sequence[Problem]) -> str: ...

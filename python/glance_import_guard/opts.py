@@ -83,6 +83,84 @@ Related options:
     * require_signature
 """),
     cfg.BoolOpt(
+        "require_curve_match",
+        default=True,
+        help="""
+Refuse signatures whose certificate's elliptic curve is not the one
+``img_signature_key_type`` names.
+
+cursive, which Glance uses to verify signatures, checks only that the key
+is an EC key: a P-256 or P-224 key passes as ECC_SECP384R1. The guard
+checks the curve too, so the key type users declare is the key they used.
+
+Possible values:
+    * True: the curve must match (the default)
+    * False: any curve passes, as in Glance without the guard
+
+Related options:
+    * allowed_key_types
+"""),
+    cfg.BoolOpt(
+        "check_certificate_dates",
+        default=True,
+        help="""
+Refuse signatures whose certificate is outside its validity dates at
+import.
+
+Glance does not look at a signing certificate's dates when an image is
+uploaded (Nova does, at boot, when certificate validation is on), so an
+image signed with an expired certificate imports but may not boot. The
+guard refuses it at import, where the user can still sign it again.
+
+Possible values:
+    * True: the certificate must be valid now (the default)
+    * False: dates are not checked, as in Glance without the guard
+
+Related options:
+    * trusted_certificate_ids
+"""),
+    cfg.IntOpt(
+        "min_rsa_key_size",
+        default=2048,
+        min=0,
+        help="""
+Smallest RSA key, in bits, whose signatures the guard accepts.
+
+cursive accepts RSA keys from 1024 bits, and the Glance documentation's
+signing example makes a 1024-bit key; such keys are too weak today (NIST
+SP 800-131A). A refused user is told to make a larger key, a certificate
+for it, and to sign again.
+
+Possible values:
+    * 0: any size, as in Glance without the guard
+    * A number of bits, e.g. 2048 (the default) or 3072
+
+Related options:
+    * allowed_key_types
+"""),
+    cfg.ListOpt(
+        "trusted_certificate_ids",
+        default=[],
+        help="""
+Key-manager ids of the CA certificates image signing certificates must
+chain to.
+
+Empty (the default) trusts any certificate in the key manager, as Glance
+does: a user can then sign with a self-made key whose certificate they
+stored themselves. When set, the signing certificate must chain to one of
+these, checked exactly as Nova checks it at boot with
+``[glance] enable_certificate_validation`` (cursive's
+``verify_certificate``: dates, CA extensions and path lengths), so an image
+the guard imports also boots under that check.
+
+Possible values:
+    * Empty, or a comma-separated list of certificate ids in the key
+      manager
+
+Related options:
+    * check_certificate_dates
+"""),
+    cfg.BoolOpt(
         "require_hash",
         default=False,
         help="""
@@ -244,4 +322,9 @@ def policy(conf=cfg.CONF):
         "allowed_hash_algorithms": list(group.allowed_hash_algorithms),
         "exempt_roles": list(group.exempt_roles),
         "also_compute": [glance_algorithm] if glance_algorithm else [],
+        "certificate": {
+            "require_curve_match": group.require_curve_match,
+            "check_certificate_dates": group.check_certificate_dates,
+            "min_rsa_key_size": group.min_rsa_key_size,
+        },
     }

@@ -71,8 +71,9 @@ class GuardImport(task.Task):
             properties = {k: str(v)
                           for k, v in action.image_extra_properties.items()}
         try:
+            policy = opts.policy(CONF)
             verdict = _core.check_properties(
-                properties, opts.policy(CONF), list(self.context.roles or []))
+                properties, policy, list(self.context.roles or []))
         except (_core.PolicyError, ValueError) as e:
             LOG.error("import_guard is misconfigured, refusing import of "
                       "image %s: %s", self.image_id, e)
@@ -99,8 +100,9 @@ class GuardImport(task.Task):
         problems += result["problems"]
         sig = plan["signature"]
         if sig:
-            problems += signature.verify(self.context, sig,
-                                         result["digests"][sig["hash"]])
+            problems += signature.verify(
+                self.context, sig, result["digests"][sig["hash"]], policy,
+                CONF.import_guard.trusted_certificate_ids)
         if problems:
             self._refuse(problems)
         LOG.info("import_guard accepted image %(image)s (%(bytes)d bytes, "

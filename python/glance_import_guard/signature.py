@@ -1,19 +1,25 @@
 """Verifies an image signature over a digest the core computed.
 
-The public key is obtained exactly as Glance obtains it (cursive's
-certificate retrieval through castellan's key manager, with the request
-context, and cursive's key-type check), and the signature is verified with
-the primitive and parameters cursive uses, over the digest instead of the
-data (``Prehashed``): RSA-PSS with MGF1 of the image hash and salt length
-"max" (which at verify time accepts any salt length), ECDSA, or DSA.
+The certificate is obtained exactly as Glance obtains it (cursive's
+``get_certificate``: castellan's key manager, with the request context),
+its key is checked against ``img_signature_key_type`` as cursive checks it,
+and the signature is verified with the primitive and parameters cursive
+uses, over the digest instead of the data (``Prehashed``): RSA-PSS with
+MGF1 of the image hash and salt length "max" (which at verify time accepts
+any salt length), ECDSA, or DSA. The core then applies the stricter
+certificate rules of the policy, and trust is checked as Nova checks it
+(cursive's ``verify_certificate``).
 """
 
 from cryptography import exceptions as crypto_exceptions
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric import utils as asym_utils
+from cursive import certificate_utils, signature_utils
 from cursive import exception as cursive_exception
-from cursive import signature_utils
 from oslo_log import log as logging
+
+from glance_import_guard import _core
 
 LOG = logging.getLogger(__name__)
 
@@ -22,28 +28,25 @@ def _problem(code, message):
     return {"code": code, "property": None, "message": message}
 
 
-def verify(context, signature, digest_hex):
-    """Checks ``signature`` (the plan's ``Signature``) against the data's
-    digest. Returns the problems (``_core.Problem``); empty if it verifies."""
+def _reason(error):
+    """cursive's own words for a SignatureVerificationError."""
+    return (getattr(error, "kwargs", {}).get("reason")
+            or str(error)).rstrip(".")
+
+
+def verify_with_certificate(certificate, signature, digest_hex):
+    """Verifies ``signature`` (the plan's ``Signature``) over the digest
+    with the key of ``certificate`` (a ``cryptography`` certificate), as
+    cursive would. Returns the problems; empty if it verifies."""
     cert_id = signature["certificate_id"]
-    try:
-        key_type = signature_utils.SignatureKeyType.lookup(
-            signature["key_type"])
-        public_key = signature_utils.get_public_key(
-            context, cert_id, key_type)
-    except cursive_exception.SignatureVerificationError as e:
-        reason = getattr(e, "kwargs", {}).get("reason") or str(e)
-        return [_problem("certificate-unusable",
-                         "the signing certificate %s cannot be used: %s" % (
-                             cert_id, reason))]
-    except Exception:
-        LOG.exception("import_guard could not retrieve certificate %s",
-                      cert_id)
+    public_key = certificate.public_key()
+    key_type = signature_utils.SignatureKeyType.lookup(signature["key_type"])
+    if not isinstance(public_key, key_type.public_key_type):
+        # cursive.signature_utils.get_public_key's check and words.
         return [_problem(
             "certificate-unusable",
-            "the signing certificate %s could not be retrieved from the key "
-            "manager; try again later or ask the cloud operator" % cert_id)]
-
+            "the signing certificate %s cannot be used: Invalid public key "
+            "type for signature key type: %s" % (cert_id, key_type.name))]
     algorithm = signature_utils.HASH_METHODS[signature["hash_method"]]
     prehashed = asym_utils.Prehashed(algorithm)
     digest = bytes.fromhex(digest_hex)
@@ -59,10 +62,11 @@ def verify(context, signature, digest_hex):
                               ec.ECDSA(prehashed))
         elif isinstance(public_key, dsa.DSAPublicKey):
             public_key.verify(signature["signature"], digest, prehashed)
-        else:  # cursive's key-type check admits no other key
-            return [_problem("certificate-unusable",
-                             "certificate %s holds a key type the guard "
-                             "cannot verify" % cert_id)]
+        else:  # no registered key type admits another key
+            return [_problem(
+                "certificate-unusable",
+                "certificate %s holds a key the guard cannot verify" %
+                cert_id)]
     except crypto_exceptions.InvalidSignature:
         return [_problem(
             "signature-mismatch",
@@ -70,3 +74,40 @@ def verify(context, signature, digest_hex):
             "over these bytes with the key of certificate %s (%s, %s)" % (
                 cert_id, signature["key_type"], signature["hash_method"]))]
     return []
+
+
+def verify(context, signature, digest_hex, policy, trusted_certificate_ids):
+    """Everything about the signature of an import: the certificate from
+    the key manager, the policy's certificate rules, the signature itself
+    and, if ``trusted_certificate_ids``, the certificate's chain of trust.
+    Returns every problem; empty when the signature is good."""
+    cert_id = signature["certificate_id"]
+    try:
+        certificate = signature_utils.get_certificate(context, cert_id)
+    except cursive_exception.SignatureVerificationError as e:
+        return [_problem("certificate-unusable",
+                         "the signing certificate %s cannot be used: %s" % (
+                             cert_id, _reason(e)))]
+    except Exception:
+        LOG.exception("import_guard could not retrieve certificate %s",
+                      cert_id)
+        return [_problem(
+            "certificate-unusable",
+            "the signing certificate %s could not be retrieved from the key "
+            "manager; try again later or ask the cloud operator" % cert_id)]
+
+    problems = _core.check_certificate(
+        certificate.public_bytes(serialization.Encoding.DER), signature,
+        policy)
+    problems += verify_with_certificate(certificate, signature, digest_hex)
+    if trusted_certificate_ids:
+        try:
+            certificate_utils.verify_certificate(
+                context, cert_id, list(trusted_certificate_ids))
+        except cursive_exception.SignatureVerificationError as e:
+            problems.append(_problem(
+                "certificate-untrusted",
+                "the signing certificate %s is not trusted on this cloud: %s"
+                "; sign with a certificate issued by a CA the cloud trusts" %
+                (cert_id, _reason(e))))
+    return problems

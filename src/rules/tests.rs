@@ -20,6 +20,11 @@ fn policy() -> Policy {
             .collect(),
         exempt_roles: vec![],
         also_compute: vec!["sha512".into()],
+        certificate: CertificatePolicy {
+            require_curve_match: true,
+            check_certificate_dates: true,
+            min_rsa_key_size: 2048,
+        },
     }
 }
 
