@@ -25,6 +25,8 @@ from oslo_db import options as db_options
 import signing
 from glance_import_guard import keymanager
 
+pytest.register_assert_rewrite("e2e")
+
 CONF = cfg.CONF
 PROJECT = "6838eb7b6ded434a882cb344c77fe8df"
 USER = "0f8ed3ac4ab54d7f8a3ad31c73a2b6f0"

@@ -23,20 +23,52 @@ def make_key(key_type="RSA-PSS", bits=2048):
     return ec.generate_private_key(CURVES[key_type]())
 
 
+def _name(common_name):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
 def make_certificate(key, common_name="image signer", days=365,
-                     not_before=None):
+                     not_before=None, issuer=None):
+    """A certificate for ``key``: self-signed, or issued by ``issuer``, a
+    (CA key, CA certificate) pair."""
     now = datetime.datetime.now(datetime.timezone.utc)
     not_before = not_before or now - datetime.timedelta(days=1)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    signer_key, issuer_name = key, _name(common_name)
+    if issuer is not None:
+        signer_key, issuer_name = issuer[0], issuer[1].subject
     return (x509.CertificateBuilder()
-            .subject_name(name).issuer_name(name)
+            .subject_name(_name(common_name)).issuer_name(issuer_name)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(not_before)
             .not_valid_after(not_before + datetime.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None),
                            critical=True)
-            .sign(key, hashes.SHA256()))
+            .sign(signer_key, hashes.SHA256()))
+
+
+def make_ca(common_name="image signing CA"):
+    """A CA key and its self-signed certificate, marked to sign
+    certificates (what cursive's verify_certificate requires)."""
+    key = make_key("RSA-PSS", 3072)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    usage = x509.KeyUsage(
+        digital_signature=True, content_commitment=False,
+        key_encipherment=False, data_encipherment=False, key_agreement=False,
+        key_cert_sign=True, crl_sign=True, encipher_only=False,
+        decipher_only=False)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name)).issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None),
+                       critical=True)
+        .add_extension(usage, critical=True)
+        .sign(key, hashes.SHA256()))
+    return key, certificate
 
 
 def install_certificate(cert_dir, cert_id, certificate, pem=True):

@@ -396,3 +396,74 @@ def test_other_key_types_and_hashes_are_verified(new_import, conf, signer,
     bad = dict(props, img_signature=signing.sign(key, b"other",
                                                  hash_method))
     assert "does not match the image data" in refuse(new_import(bad))
+
+
+def install(conf, tmp_path, certificate, cert_id="signer"):
+    signing.install_certificate(tmp_path, cert_id, certificate)
+    conf(group="key_manager", backend="certificate_directory")
+    conf(group="certificate_directory", path=str(tmp_path))
+    return cert_id
+
+
+def test_curve_not_matching_the_key_type_is_refused(new_import, conf,
+                                                    tmp_path):
+    key = signing.make_key("ECC_SECP521R1")
+    cert_id = install(conf, tmp_path, signing.make_certificate(key))
+    props = signing.signed_properties(key, cert_id, DEFAULT_DATA,
+                                      key_type="ECC_SECP384R1",
+                                      hash_method="SHA-384", declare=None)
+    case = new_import(props)
+    message = refuse(case)
+    assert ("holds a key on P-521 (secp521r1) but img_signature_key_type is "
+            "ECC_SECP384R1") in message
+    assert "does not match the image data" not in message  # it verifies
+    assert_retryable_after_refusal(case)
+    conf(group="import_guard", require_curve_match=False)
+    run(new_import(props))  # as cursive would
+
+
+def test_expired_certificate_is_refused(new_import, conf, tmp_path):
+    import datetime
+    key = signing.make_key("RSA-PSS")
+    long_ago = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+    cert_id = install(conf, tmp_path, signing.make_certificate(
+        key, not_before=long_ago, days=30))
+    props = signing.signed_properties(key, cert_id, DEFAULT_DATA,
+                                      declare=None)
+    message = refuse(new_import(props))
+    assert "the signing certificate signer expired on Jan 31" in message
+    conf(group="import_guard", check_certificate_dates=False)
+    run(new_import(props))
+
+
+def test_small_rsa_key_is_refused_saying_what_to_do(new_import, conf,
+                                                    tmp_path):
+    key = signing.make_key("RSA-PSS", 1024)
+    cert_id = install(conf, tmp_path, signing.make_certificate(key))
+    props = signing.signed_properties(key, cert_id, DEFAULT_DATA,
+                                      declare=None)
+    message = refuse(new_import(props))
+    assert "has 1024 bits but this cloud requires at least 2048" in message
+    assert "openssl genrsa -out signing_key.pem 3072" in message
+    conf(group="import_guard", min_rsa_key_size=1024)
+    run(new_import(props))
+
+
+def test_trusted_certificate_ids(new_import, conf, tmp_path):
+    ca_key, ca_cert = signing.make_ca()
+    signing.install_certificate(tmp_path, "ca", ca_cert)
+    key = signing.make_key("RSA-PSS")
+    issued = install(conf, tmp_path, signing.make_certificate(
+        key, issuer=(ca_key, ca_cert)), "issued")
+    self_made = install(conf, tmp_path, signing.make_certificate(key),
+                        "self-made")
+    conf(group="import_guard", trusted_certificate_ids=["ca"])
+
+    run(new_import(signing.signed_properties(key, issued, DEFAULT_DATA,
+                                             declare=None)))
+    case = new_import(signing.signed_properties(key, self_made,
+                                                DEFAULT_DATA, declare=None))
+    message = refuse(case)
+    assert "the signing certificate self-made is not trusted on this " \
+        "cloud: Certificate chain building failed" in message
+    assert_retryable_after_refusal(case)

@@ -20,7 +20,7 @@ from taskflow import task
 from taskflow.patterns import linear_flow as lf
 from taskflow.types import failure
 
-from glance_import_guard import _core, opts, signature
+from glance_import_guard import _core, decision, opts, signature
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -70,10 +70,19 @@ class GuardImport(task.Task):
         with self.action_wrapper as action:
             properties = {k: str(v)
                           for k, v in action.image_extra_properties.items()}
+        group = CONF.import_guard
+
+        def verify_signature(sig, digest_hex):
+            return signature.verify(self.context, sig, digest_hex, policy,
+                                    group.trusted_certificate_ids)
+
         try:
             policy = opts.policy(CONF)
-            verdict = _core.check_properties(
-                properties, policy, list(self.context.roles or []))
+            problems, plan, result = decision.decide(
+                properties, _local_path(file_path), policy,
+                self.context.roles or [], verify_signature,
+                chunk_size=group.hash_chunk_size,
+                threads=group.hash_threads)
         except (_core.PolicyError, ValueError) as e:
             LOG.error("import_guard is misconfigured, refusing import of "
                       "image %s: %s", self.image_id, e)
@@ -82,33 +91,19 @@ class GuardImport(task.Task):
                 "the import guard is misconfigured; the cloud operator must "
                 "fix [import_guard] in glance-api.conf (see the glance-api "
                 "log)")])
-        problems, plan = verdict["problems"], verdict["plan"]
-        if problems and plan["declared"] is None:
-            self._refuse(problems)  # nothing the data could add
-        try:
-            result = _core.check_file(
-                _local_path(file_path), plan,
-                chunk_size=CONF.import_guard.hash_chunk_size,
-                threads=CONF.import_guard.hash_threads)
-        except _core.StagedFileError as e:
+        except _core.StagedFileError as e:  # the URI is not a file://
             LOG.error("import_guard cannot read the staged data of image "
                       "%s: %s", self.image_id, e)
-            self._refuse(problems + [_problem(
+            self._refuse([_problem(
                 "staged-data-unreadable",
                 "the staged image data cannot be read; upload or import it "
                 "again")])
-        problems += result["problems"]
-        sig = plan["signature"]
-        if sig:
-            problems += signature.verify(
-                self.context, sig, result["digests"][sig["hash"]], policy,
-                CONF.import_guard.trusted_certificate_ids)
         if problems:
             self._refuse(problems)
         LOG.info("import_guard accepted image %(image)s (%(bytes)d bytes, "
                  "signature %(sig)s, declared digest %(declared)s)",
                  {"image": self.image_id, "bytes": result["bytes"],
-                  "sig": "verified" if sig else "not required",
+                  "sig": "verified" if plan["signature"] else "not required",
                   "declared": "matched" if plan["declared"] else "none"})
         LOG.debug("import_guard digests of image %s: %s",
                   self.image_id, result["digests"])
