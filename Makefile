@@ -33,12 +33,14 @@ bench: wheel
 
 lint: venv
 	cargo fmt --check
+	cd fuzz && cargo fmt --check
 	PYO3_PYTHON=$(abspath $(BIN)/python) cargo clippy --quiet --all-targets --features python -- -D warnings
 	$(BIN)/ruff check python tests
 
 test: lint wheel
 	cargo test --quiet
+	fuzz/run.sh 20000
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) target .demo
+	rm -rf $(VENV) target .demo fuzz/target fuzz/corpus fuzz/artifacts

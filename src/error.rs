@@ -19,6 +19,16 @@ pub enum Error {
     #[error("staged path {path} is not a regular file but a {kind}")]
     NotARegularFile { path: PathBuf, kind: &'static str },
 
+    /// The staged file changed (grew, shrank or was rewritten) while it
+    /// was read, so its digests describe no definite data.
+    #[error("staged file {path} changed while it was read: {size_before} bytes before, {read} read, {size_after} after")]
+    Changed {
+        path: PathBuf,
+        size_before: u64,
+        read: u64,
+        size_after: u64,
+    },
+
     /// The digest library failed (e.g. an algorithm disabled by FIPS mode).
     #[error("cannot compute {algorithm}: {message}")]
     Digest {

@@ -423,14 +423,18 @@ fn kind_of(file_type: std::fs::FileType) -> &'static str {
 
 /// Hashes the regular file at `path` in one pass.
 ///
-/// Refuses anything that is not a regular file before opening it (a FIFO
-/// would block the import forever), and checks again on the open handle.
-/// Logs progress and, at the end, the time and throughput at INFO.
+/// Refuses anything that is not a regular file before reading (a FIFO
+/// would block the import forever; a symbolic link in the file's place
+/// could point anywhere), checks again on the open handle, and refuses a
+/// file that changed size or modification time while it was read. Logs
+/// progress and, at the end, the time and throughput at INFO.
 pub fn hash_file(
     path: &Path,
     algorithms: &[Algorithm],
     options: &HashOptions,
 ) -> Result<FileDigests, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+
     let io_error = |source| Error::Io {
         path: path.to_owned(),
         source,
@@ -439,22 +443,40 @@ pub fn hash_file(
         path: path.to_owned(),
         kind: kind_of(file_type),
     };
-    let metadata = std::fs::metadata(path).map_err(io_error)?;
+    let metadata = std::fs::symlink_metadata(path).map_err(io_error)?;
     if !metadata.is_file() {
         return Err(not_regular(metadata.file_type()));
     }
-    let file = File::open(path).map_err(io_error)?;
-    let metadata = file.metadata().map_err(io_error)?;
-    if !metadata.is_file() {
-        return Err(not_regular(metadata.file_type()));
+    // O_NOFOLLOW: a link swapped in since the check fails to open;
+    // O_NONBLOCK: so does a FIFO, instead of waiting for a writer.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io_error)?;
+    let before = file.metadata().map_err(io_error)?;
+    if !before.is_file() {
+        return Err(not_regular(before.file_type()));
     }
 
     let label = path.display().to_string();
-    let mut progress = Progress::new(&label, Some(metadata.len()), options.progress_interval);
-    let result = run_pass(file, algorithms, options, &mut progress).map_err(|e| match e {
+    let mut progress = Progress::new(&label, Some(before.len()), options.progress_interval);
+    let result = run_pass(&file, algorithms, options, &mut progress).map_err(|e| match e {
         PassError::Read(source) => io_error(source),
         PassError::Digest(e) => e,
     })?;
+    let after = file.metadata().map_err(io_error)?;
+    if before.len() != result.bytes
+        || after.len() != result.bytes
+        || before.modified().ok() != after.modified().ok()
+    {
+        return Err(Error::Changed {
+            path: path.to_owned(),
+            size_before: before.len(),
+            read: result.bytes,
+            size_after: after.len(),
+        });
+    }
     let seconds = progress.started.elapsed().as_secs_f64();
     log::info!(
         "hashed {label}: {} bytes ({}) in {seconds:.3} s, {:.0} MB/s",
@@ -591,6 +613,29 @@ mod tests {
                 assert!(err.to_string().contains("disk on fire"), "{err}");
             }
         }
+    }
+
+    #[test]
+    fn symlink_in_the_files_place_is_refused() {
+        let dir = std::env::temp_dir().join(format!("guard-link-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("target");
+        std::fs::write(&target, b"data").unwrap();
+        let link = dir.join("link");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = hash_file(&link, &[Algorithm::Sha256], &HashOptions::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::NotARegularFile {
+                    kind: "symbolic link",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

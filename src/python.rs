@@ -41,6 +41,12 @@ create_exception!(
     GuardError,
     "The staged image file cannot be read."
 );
+create_exception!(
+    glance_import_guard,
+    StagedFileChanged,
+    StagedFileError,
+    "The staged image file changed while it was read."
+);
 
 fn to_py(error: Error) -> PyErr {
     match error {
@@ -48,6 +54,7 @@ fn to_py(error: Error) -> PyErr {
         Error::Io { .. } | Error::NotARegularFile { .. } => {
             StagedFileError::new_err(error.to_string())
         }
+        Error::Changed { .. } => StagedFileChanged::new_err(error.to_string()),
         Error::Policy(_) => PolicyError::new_err(error.to_string()),
         Error::Digest { .. } | Error::Internal(_) => GuardError::new_err(error.to_string()),
     }
@@ -239,6 +246,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GuardError", m.py().get_type::<GuardError>())?;
     m.add("PolicyError", m.py().get_type::<PolicyError>())?;
     m.add("StagedFileError", m.py().get_type::<StagedFileError>())?;
+    m.add("StagedFileChanged", m.py().get_type::<StagedFileChanged>())?;
     m.add("DEFAULT_CHUNK_SIZE", hasher::DEFAULT_CHUNK_SIZE)?;
     m.add("MIN_CHUNK_SIZE", hasher::MIN_CHUNK_SIZE)?;
     m.add("MAX_CHUNK_SIZE", hasher::MAX_CHUNK_SIZE)?;

@@ -34,6 +34,16 @@ pub const SIGNATURE_PROPERTIES: [&str; 4] = [
 /// Longest certificate id accepted (Barbican's ids are 36-character UUIDs).
 pub const MAX_CERTIFICATE_ID_LEN: usize = 255;
 
+/// Longest `img_signature` accepted, in bytes. The longest signature Glance
+/// can verify, RSA-PSS with a 16384-bit key, is 2048 bytes: 2732 in base64,
+/// about 2800 with line breaks.
+pub const MAX_SIGNATURE_LEN: usize = 16 * 1024;
+
+/// Longest value of every other property the guard reads, in bytes. Glance
+/// itself stores values of a megabyte and more; the guard refuses such a
+/// value before decoding, parsing or copying it.
+pub const MAX_PROPERTY_LEN: usize = 1024;
+
 /// What the operator configured, as plain data. The Python layer builds it
 /// from the `[import_guard]` options and the installed cursive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +160,10 @@ pub enum ProblemCode {
     KeyTooSmall,
     /// The staged data cannot be read.
     StagedDataUnreadable,
+    /// The staged data changed while the guard read it.
+    StagedDataChanged,
+    /// A property the guard reads is longer than it accepts.
+    PropertyTooLong,
     /// The guard's own configuration is invalid (the operator must act).
     GuardMisconfigured,
 }
@@ -246,6 +260,9 @@ pub fn check_properties(
     roles: &[String],
 ) -> Verdict {
     let mut problems = Vec::new();
+    let too_long = check_lengths(properties, policy, &mut problems);
+    // A present value the guard will look into: not blank, not too long.
+    let usable = |name: &str| present(properties, name).filter(|_| !too_long.contains(name));
     let exempt = roles.iter().any(|r| policy.exempt_roles.contains(r));
     let signature_required = policy.require_signature && !exempt;
 
@@ -269,15 +286,20 @@ pub fn check_properties(
     // Values that are present are checked whether or not a signature is
     // required: a malformed one is never intended, and Glance would refuse a
     // complete-but-malformed set only after copying the data to a store.
-    let hash = present(properties, SIGNATURE_HASH_METHOD)
-        .and_then(|v| check_hash_method(v, &mut problems));
-    let key_type = present(properties, SIGNATURE_KEY_TYPE)
-        .and_then(|v| check_key_type(v, policy, &mut problems));
-    let signature = present(properties, SIGNATURE).and_then(|v| check_signature(v, &mut problems));
-    let certificate_id = present(properties, SIGNATURE_CERTIFICATE_ID)
-        .and_then(|v| check_certificate_id(v, &mut problems));
+    let hash = usable(SIGNATURE_HASH_METHOD).and_then(|v| check_hash_method(v, &mut problems));
+    let key_type =
+        usable(SIGNATURE_KEY_TYPE).and_then(|v| check_key_type(v, policy, &mut problems));
+    let signature = usable(SIGNATURE).and_then(|v| check_signature(v, &mut problems));
+    let certificate_id =
+        usable(SIGNATURE_CERTIFICATE_ID).and_then(|v| check_certificate_id(v, &mut problems));
 
-    let declared = check_declared_digest(properties, policy, &mut problems);
+    let declared = if too_long.contains(policy.hash_algo_property.as_str())
+        || too_long.contains(policy.hash_value_property.as_str())
+    {
+        None
+    } else {
+        check_declared_digest(properties, policy, &mut problems)
+    };
 
     let signature = match (hash, key_type, signature, certificate_id) {
         (Some(hash), Some(key_type), Some(signature), Some(certificate_id)) => Some(Signature {
@@ -315,6 +337,41 @@ pub fn check_properties(
             signature,
         },
     }
+}
+
+/// Reports every property the guard reads whose value is longer than it
+/// accepts; returns their names.
+fn check_lengths<'a>(
+    properties: &BTreeMap<String, String>,
+    policy: &'a Policy,
+    problems: &mut Vec<Problem>,
+) -> BTreeSet<&'a str> {
+    let mut read: Vec<&str> = SIGNATURE_PROPERTIES.to_vec();
+    read.extend(
+        policy
+            .required_signature_properties
+            .iter()
+            .map(String::as_str),
+    );
+    read.push(&policy.hash_algo_property);
+    read.push(&policy.hash_value_property);
+    let mut too_long = BTreeSet::new();
+    for name in read {
+        let limit = if name == SIGNATURE {
+            MAX_SIGNATURE_LEN
+        } else {
+            MAX_PROPERTY_LEN
+        };
+        let len = properties.get(name).map_or(0, String::len);
+        if len > limit && too_long.insert(name) {
+            problems.push(Problem::new(
+                ProblemCode::PropertyTooLong,
+                name,
+                format!("{name} is {len} bytes long; the guard accepts at most {limit}"),
+            ));
+        }
+    }
+    too_long
 }
 
 fn check_hash_method(value: &str, problems: &mut Vec<Problem>) -> Option<Algorithm> {

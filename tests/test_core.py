@@ -1,11 +1,15 @@
 """The bindings, checked against Python's own implementations."""
 
+import ast
 import base64
 import binascii
 import hashlib
 import json
 import os
 import pathlib
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -223,3 +227,87 @@ def test_log_records_from_rust_reach_python_logging(tmp_path, caplog):
 def test_module_constants():
     assert _core.MIN_CHUNK_SIZE <= _core.DEFAULT_CHUNK_SIZE
     assert _core.DEFAULT_CHUNK_SIZE <= _core.MAX_CHUNK_SIZE
+
+
+def test_unreadable_file_is_a_staged_file_error(tmp_path):
+    """Root reads anything, so the hash runs in a child process without
+    the capabilities that bypass file permissions (setpriv, util-linux)."""
+    path = tmp_path / "unreadable"
+    path.write_bytes(b"data")
+    path.chmod(0)
+    code = ("import glance_import_guard as g\n"
+            "try:\n"
+            "    g.hash_file(%r, ['sha256'])\n"
+            "except g.StagedFileError as e:\n"
+            "    print('StagedFileError:', e)\n" % str(path))
+    out = subprocess.run(
+        ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+         sys.executable, "-c", code],
+        capture_output=True, text=True, check=True)
+    assert "StagedFileError: cannot read staged file" in out.stdout
+    assert "Permission denied" in out.stdout
+
+
+def test_file_changed_while_read_is_reported(tmp_path):
+    path = tmp_path / "growing"
+    path.write_bytes(os.urandom(64 << 20))
+    stop = threading.Event()
+
+    def grow():
+        with open(path, "ab") as f:
+            while not stop.is_set():
+                f.write(b"x" * 4096)
+                f.flush()
+                time.sleep(0.0005)
+
+    writer = threading.Thread(target=grow)
+    writer.start()
+    try:
+        time.sleep(0.01)
+        with pytest.raises(guard.StagedFileChanged,
+                           match="changed while it was read"):
+            for _ in range(20):  # each pass takes tens of milliseconds
+                guard.hash_file(path, ["sha512"], threads=1)
+    finally:
+        stop.set()
+        writer.join()
+
+
+def test_errors_leave_the_process_alive_and_typed():
+    """Every error path of the core, driven from a child interpreter that
+    must exit normally: documented exceptions only, no PanicException, no
+    abort."""
+    code = textwrap.dedent("""
+        import glance_import_guard as g
+        calls = [
+            lambda: g.hash_file('/nonexistent', ['sha256']),
+            lambda: g.hash_file('/', ['sha256']),
+            lambda: g.hash_file('/dev/null', ['nope']),
+            lambda: g.hash_file('/dev/null', ['sha256'], chunk_size=1),
+            lambda: g.check_properties({}, {}, []),
+            lambda: g.check_properties({}, {'require_signature': 3}, []),
+            lambda: g.check_file('/dev/null', {'algorithms': ['x']}),
+            lambda: g.check_file('/dev/null', {'algorithms': []}),
+            lambda: g.validate_policy([]),
+            lambda: g.b64decode('\\u00e9'),
+            lambda: g.check_certificate(b'junk', {}, {}),
+            lambda: g.refusal_message('i', [{'code': 'nope'}]),
+        ]
+        kinds = []
+        for call in calls:
+            try:
+                call()
+                kinds.append('ok')
+            except Exception as e:
+                kinds.append(type(e).__name__)
+        print(kinds)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "PanicException" not in out.stdout + out.stderr
+    kinds = ast.literal_eval(out.stdout)
+    assert kinds == [
+        "StagedFileError", "StagedFileError", "ValueError", "PolicyError",
+        "PolicyError", "PolicyError", "PolicyError", "StagedFileError",
+        "PolicyError", "ValueError", "PolicyError", "PolicyError"], kinds

@@ -467,3 +467,8 @@ def test_trusted_certificate_ids(new_import, conf, tmp_path):
     assert "the signing certificate self-made is not trusted on this " \
         "cloud: Certificate chain building failed" in message
     assert_retryable_after_refusal(case)
+
+
+def test_properties_that_are_not_utf8_become_replacement_characters():
+    assert plugin._text("c2ln\ud800IQ==") == "c2ln\ufffdIQ=="
+    assert plugin._text(42) == "42"

@@ -12,6 +12,7 @@ The work is done by the Rust core in :mod:`glance_import_guard._core`;
 from glance_import_guard._core import (
     GuardError,
     PolicyError,
+    StagedFileChanged,
     StagedFileError,
     algorithms,
     b64decode,
@@ -27,6 +28,7 @@ from glance_import_guard._core import (
 __all__ = [
     "GuardError",
     "PolicyError",
+    "StagedFileChanged",
     "StagedFileError",
     "algorithms",
     "b64decode",

@@ -17,6 +17,9 @@ class PolicyError(GuardError):
 class StagedFileError(GuardError):
     """The staged image file cannot be read."""
 
+class StagedFileChanged(StagedFileError):
+    """The staged image file changed while it was read."""
+
 ProblemCode = Literal[
     "missing-signature-property",
     "unknown-signature-hash-method",
@@ -39,6 +42,8 @@ ProblemCode = Literal[
     "curve-mismatch",
     "key-too-small",
     "staged-data-unreadable",
+    "staged-data-changed",
+    "property-too-long",
     "guard-misconfigured",
 ]
 

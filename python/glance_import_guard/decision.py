@@ -28,6 +28,12 @@ def decide(properties, path, policy, roles, verify_signature,
     try:
         result = _core.check_file(path, plan, chunk_size=chunk_size,
                                   threads=threads)
+    except _core.StagedFileChanged as e:
+        LOG.error("import_guard: %s", e)
+        return problems + [{
+            "code": "staged-data-changed", "property": None,
+            "message": "the staged image data changed while the guard read "
+                       "it; upload or import it again"}], plan, None
     except _core.StagedFileError as e:
         LOG.error("import_guard: %s", e)
         return problems + [{

@@ -12,6 +12,7 @@ Enable it in ``glance-image-import.conf``::
 """
 
 import os
+import re
 
 from glance.common import exception
 from oslo_config import cfg
@@ -41,6 +42,15 @@ class ImportRefused(exception.UploadException):
     """
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(value):
+    """A property as valid UTF-8 text: a lone surrogate (which cannot be
+    UTF-8) becomes U+FFFD, which no rule accepts."""
+    return _SURROGATE.sub("\ufffd", str(value))
+
+
 def _problem(code, message):
     return {"code": code, "property": None, "message": message}
 
@@ -68,7 +78,7 @@ class GuardImport(task.Task):
 
     def execute(self, file_path, **kwargs):
         with self.action_wrapper as action:
-            properties = {k: str(v)
+            properties = {_text(k): _text(v)
                           for k, v in action.image_extra_properties.items()}
         group = CONF.import_guard
 

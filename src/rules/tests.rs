@@ -594,3 +594,44 @@ fn refusal_message_folds_missing_properties_and_numbers_the_rest() {
          img_signature_certificate_uuid is missing. Fix what is named and import again."
     );
 }
+
+#[test]
+fn overlong_values_are_refused_before_anything_else() {
+    let huge_sig = "A".repeat(MAX_SIGNATURE_LEN + 4);
+    let long = "x".repeat(MAX_PROPERTY_LEN + 1);
+    let props = with(
+        signed(),
+        &[
+            (SIGNATURE, Some(&huge_sig)),
+            (SIGNATURE_KEY_TYPE, Some(&long)),
+            ("img_hash_algo", Some("sha256")),
+            ("img_hash_value", Some(&long)),
+        ],
+    );
+    let v = check_properties(&props, &policy(), &[]);
+    assert_eq!(
+        codes(&v),
+        vec![
+            (PropertyTooLong, Some(SIGNATURE)),
+            (PropertyTooLong, Some(SIGNATURE_KEY_TYPE)),
+            (PropertyTooLong, Some("img_hash_value")),
+        ]
+    );
+    assert!(v.problems[0]
+        .message
+        .contains("16388 bytes long; the guard accepts at most 16384"));
+    assert_eq!(v.plan.signature, None);
+    assert_eq!(v.plan.declared, None);
+    // At the limit, the value is checked as usual (and here is fine).
+    let wrapped_sig = format!(
+        "{}{}",
+        "\n".repeat(MAX_SIGNATURE_LEN - SIG_B64.len()),
+        SIG_B64
+    );
+    let v = check_properties(
+        &with(signed(), &[(SIGNATURE, Some(&wrapped_sig))]),
+        &policy(),
+        &[],
+    );
+    assert_eq!(v.problems, vec![]);
+}

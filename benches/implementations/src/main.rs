@@ -51,25 +51,53 @@ fn openssl_digest(md: openssl::hash::MessageDigest, data: &[u8]) -> usize {
 
 fn main() {
     let data: Vec<u8> = (0..LEN).map(|i| (i * 7 + i / 251) as u8).collect();
-    let asm = if cfg!(feature = "sha2-asm") { " (asm)" } else { "" };
+    let asm = if cfg!(feature = "sha2-asm") {
+        " (asm)"
+    } else {
+        ""
+    };
     use openssl::hash::MessageDigest as M;
     measure("md5 md-5", &data, rust_crypto::<md5::Md5>);
     measure("md5 openssl", &data, |d| openssl_digest(M::md5(), d));
     measure("sha1 sha1", &data, rust_crypto::<sha1::Sha1>);
-    measure("sha1 ring", &data, |d| ring_digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, d));
+    measure("sha1 ring", &data, |d| {
+        ring_digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, d)
+    });
     measure("sha1 openssl", &data, |d| openssl_digest(M::sha1(), d));
-    measure(&format!("sha256 sha2{asm}"), &data, rust_crypto::<sha2::Sha256>);
-    measure("sha256 ring", &data, |d| ring_digest(&ring::digest::SHA256, d));
+    measure(
+        &format!("sha256 sha2{asm}"),
+        &data,
+        rust_crypto::<sha2::Sha256>,
+    );
+    measure("sha256 ring", &data, |d| {
+        ring_digest(&ring::digest::SHA256, d)
+    });
     measure("sha256 openssl", &data, |d| openssl_digest(M::sha256(), d));
-    measure(&format!("sha512 sha2{asm}"), &data, rust_crypto::<sha2::Sha512>);
-    measure("sha512 ring", &data, |d| ring_digest(&ring::digest::SHA512, d));
+    measure(
+        &format!("sha512 sha2{asm}"),
+        &data,
+        rust_crypto::<sha2::Sha512>,
+    );
+    measure("sha512 ring", &data, |d| {
+        ring_digest(&ring::digest::SHA512, d)
+    });
     measure("sha512 openssl", &data, |d| openssl_digest(M::sha512(), d));
-    measure(&format!("sha384 sha2{asm}"), &data, rust_crypto::<sha2::Sha384>);
-    measure("sha384 ring", &data, |d| ring_digest(&ring::digest::SHA384, d));
+    measure(
+        &format!("sha384 sha2{asm}"),
+        &data,
+        rust_crypto::<sha2::Sha384>,
+    );
+    measure("sha384 ring", &data, |d| {
+        ring_digest(&ring::digest::SHA384, d)
+    });
     measure("sha3_256 sha3", &data, rust_crypto::<sha3::Sha3_256>);
-    measure("sha3_256 openssl", &data, |d| openssl_digest(M::sha3_256(), d));
+    measure("sha3_256 openssl", &data, |d| {
+        openssl_digest(M::sha3_256(), d)
+    });
     measure("sha3_512 sha3", &data, rust_crypto::<sha3::Sha3_512>);
-    measure("sha3_512 openssl", &data, |d| openssl_digest(M::sha3_512(), d));
+    measure("sha3_512 openssl", &data, |d| {
+        openssl_digest(M::sha3_512(), d)
+    });
     measure("blake2b blake2", &data, rust_crypto::<blake2::Blake2b512>);
     measure("blake2b openssl", &data, |d| {
         openssl_digest(M::from_nid(openssl::nid::Nid::from_raw(1056)).unwrap(), d)
