@@ -12,7 +12,6 @@
 //! [`FileDigests`].
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, ErrorKind, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
