@@ -84,6 +84,12 @@ def install_certificate(cert_dir, cert_id, certificate, pem=True):
 
 def sign(key, data, hash_method="SHA-256"):
     """The signature Glance expects, base64-encoded."""
+    return base64.b64encode(raw_signature(key, data, hash_method)).decode()
+
+
+def raw_signature(key, data, hash_method="SHA-256"):
+    """The signature bytes: RSA-PSS (MGF1 of the hash, digest-length salt),
+    DSA or ECDSA."""
     algorithm = HASHES[hash_method]()
     if isinstance(key, rsa.RSAPrivateKey):
         signature = key.sign(data, padding.PSS(
@@ -93,7 +99,7 @@ def sign(key, data, hash_method="SHA-256"):
         signature = key.sign(data, algorithm)
     else:
         signature = key.sign(data, ec.ECDSA(algorithm))
-    return base64.b64encode(signature).decode()
+    return signature
 
 
 def signed_properties(key, cert_id, data, key_type="RSA-PSS",
