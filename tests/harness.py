@@ -8,6 +8,10 @@ stops the server by its own process group and keeps the server log.
 
 ``FileServer`` serves a folder over HTTP on 127.0.0.1 for web-download.
 
+``PostgresServer`` runs a private PostgreSQL cluster on 127.0.0.1, for
+tests that run many imports at once: Glance on SQLite fails those with
+"database is locked" in its own code (GLANCE-FACTS.md).
+
 ``client()`` gives an openstacksdk connection that sends the identity
 headers Keystone's middleware would have set.
 """
@@ -75,15 +79,19 @@ def _ini(sections):
     return "\n".join(out)
 
 
+def _db_sync(folder, url):
+    conf = pathlib.Path(folder) / "glance-manage.conf"
+    conf.write_text(_ini({"database": {"connection": url}}))
+    subprocess.run([str(BIN / "glance-manage"), "--config-file", str(conf),
+                    "db_sync"], check=True, capture_output=True, cwd=folder)
+
+
 @functools.lru_cache(maxsize=None)
 def _synced_database():
     """Runs glance-manage db_sync once per process; returns the file."""
     folder = pathlib.Path(tempfile.mkdtemp(prefix="glance-db-template-"))
-    conf = folder / "glance-manage.conf"
     db = folder / "glance.sqlite"
-    conf.write_text(_ini({"database": {"connection": "sqlite:///%s" % db}}))
-    subprocess.run([str(BIN / "glance-manage"), "--config-file", str(conf),
-                    "db_sync"], check=True, capture_output=True, cwd=folder)
+    _db_sync(folder, "sqlite:///%s" % db)
     return db
 
 
@@ -99,13 +107,14 @@ class GlanceServer:
 
     def __init__(self, workdir, plugins=("import_guard",), import_guard=None,
                  certificate_dir=None, web_download_ports=(),
-                 hashing_algorithm="sha512"):
+                 hashing_algorithm="sha512", database_url=None):
         self.workdir = pathlib.Path(workdir)
         self.plugins = list(plugins)
         self.import_guard = dict(import_guard or {})
         self.certificate_dir = certificate_dir
         self.web_download_ports = list(web_download_ports)
         self.hashing_algorithm = hashing_algorithm
+        self.database_url = database_url
         self.port = None
         self.process = None
         self.log_path = self.workdir / "glance-api.log"
@@ -119,8 +128,13 @@ class GlanceServer:
     def _write_config(self):
         for d in (self.staging_dir, self.store_dir, self.workdir / "tasks"):
             d.mkdir(parents=True, exist_ok=True)
-        db = self.workdir / "glance.sqlite"
-        shutil.copyfile(_synced_database(), db)
+        if self.database_url:
+            database_url = self.database_url
+            _db_sync(self.workdir, database_url)
+        else:
+            db = self.workdir / "glance.sqlite"
+            shutil.copyfile(_synced_database(), db)
+            database_url = "sqlite:///%s" % db
         (self.workdir / "glance-api-paste.ini").write_text(
             paste_with_headers_flavor())
         ports = ", ".join(str(p) for p in self.web_download_ports)
@@ -136,7 +150,7 @@ class GlanceServer:
                 "taskflow=WARN,urllib3=WARN,keystonemiddleware=WARN,"
                 "routes=WARN,oslo_policy=WARN",
             },
-            "database": {"connection": "sqlite:///%s" % db},
+            "database": {"connection": database_url},
             "paste_deploy": {
                 "flavor": "headers",
                 "config_file": str(self.workdir / "glance-api-paste.ini")},
@@ -245,6 +259,73 @@ class GlanceServer:
     def stored(self, image_id):
         return any(p.name.startswith(str(image_id))
                    for p in self.store_dir.iterdir())
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster (Debian's postgresql package) on
+    127.0.0.1, with a database "glance" that trusts local connections.
+    PostgreSQL refuses to run as root, so under root it runs as the
+    "postgres" user, in a folder of its own."""
+
+    def __init__(self):
+        found = sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin"))
+        if not found:
+            raise RuntimeError("PostgreSQL is not installed "
+                               "(apt-get install postgresql)")
+        self.bin = found[-1]
+        self.folder = pathlib.Path(tempfile.mkdtemp(prefix="guard-pg-"))
+        self.folder.chmod(0o755)
+        self.data = self.folder / "data"
+        self.log_path = self.folder / "postgres.log"
+        self.port = free_port()
+
+    @property
+    def url(self):
+        return "postgresql+psycopg2://glance@127.0.0.1:%d/glance" % self.port
+
+    def _run(self, *args):
+        command = [str(a) for a in args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--"] + command
+        subprocess.run(command, check=True, capture_output=True,
+                       cwd=self.folder)
+
+    def start(self):
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
+        sockets = self.folder / "sockets"
+        for d in (self.data, sockets):
+            d.mkdir()
+        self.log_path.touch()
+        if os.geteuid() == 0:
+            for p in (self.data, sockets, self.log_path):
+                shutil.chown(p, "postgres", "postgres")
+        self._run(self.bin / "initdb", "-D", self.data, "-A", "trust",
+                  "-U", "glance", "--no-sync")
+        self._run(self.bin / "pg_ctl", "-D", self.data, "-l", self.log_path,
+                  "-w", "-o", "-h 127.0.0.1 -p %d -k %s -F -c max_connections"
+                  "=200" % (self.port, sockets), "start")
+        self._run(self.bin / "createdb", "-h", "127.0.0.1", "-p", self.port,
+                  "-U", "glance", "glance")
+        return self
+
+    def stop(self):
+        if (self.data / "postmaster.pid").exists():
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self._run(self.bin / "pg_ctl", "-D", self.data, "-m", "fast",
+                          "-w", "stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 class FileServer:
