@@ -380,8 +380,20 @@ def wait_for_import(conn, image_id, timeout=120):
         time.sleep(0.2)
 
 
-def last_task(conn, image_id):
-    """The newest import task of the image (read once, after the import)."""
-    tasks = list(conn.image.image_tasks(image_id))
-    tasks.sort(key=lambda t: t.get("created_at", ""))
-    return tasks[-1] if tasks else None
+def last_task(conn, image_id, timeout=60):
+    """The newest import task of the image, once it is finished. Call it
+    after wait_for_import: Glance records the task's outcome just after
+    it drops the image's lock, so the task may still say "processing" for
+    a moment. Polled every half second (task reads write to the database;
+    see GLANCE-FACTS.md)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tasks = list(conn.image.image_tasks(image_id))
+        tasks.sort(key=lambda t: t.get("created_at", ""))
+        task = tasks[-1] if tasks else None
+        if task is None or task.status in ("success", "failure"):
+            return task
+        if time.monotonic() > deadline:
+            raise TimeoutError("task %s of image %s still %s" % (
+                task.id, image_id, task.status))
+        time.sleep(0.5)
