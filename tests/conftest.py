@@ -179,3 +179,16 @@ def pytest_terminal_summary(terminalreporter):
     """Prints what tests put in SUMMARY (corpus sizes, seeds, counts)."""
     for line in SUMMARY:
         terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test gets the end of every running glance-api's log."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        import harness
+        for server in harness.GlanceServer.running:
+            report.sections.append((
+                "glance-api log %s (last 80 lines)" % server.log_path,
+                server.log_tail(80)))

@@ -96,7 +96,8 @@ def _synced_database():
 
 
 class GlanceServer:
-    """One glance-api process and its folder.
+    """One glance-api process and its folder. Servers that are up are in
+    ``GlanceServer.running`` (conftest adds their logs to failed tests).
 
     :param workdir: folder for config, database, stores and the log
     :param plugins: [image_import_opts] image_import_plugins
@@ -104,6 +105,8 @@ class GlanceServer:
     :param certificate_dir: folder of the certificate_directory key manager
     :param web_download_ports: ports web-download may fetch from (127.0.0.1)
     """
+
+    running = []
 
     def __init__(self, workdir, plugins=("import_guard",), import_guard=None,
                  certificate_dir=None, web_download_ports=(),
@@ -201,6 +204,7 @@ class GlanceServer:
                 with urllib.request.urlopen(self.url + "/healthcheck",
                                             timeout=2) as r:
                     if r.status == 200:
+                        GlanceServer.running.append(self)
                         return self
             time.sleep(0.1)
         self.stop()
@@ -208,6 +212,8 @@ class GlanceServer:
             timeout, self.log_tail()))
 
     def stop(self, timeout=15):
+        if self in GlanceServer.running:
+            GlanceServer.running.remove(self)
         if self.process is None or self.process.poll() is not None:
             return
         pgid = self.process.pid  # its own session: pgid == pid
