@@ -6,9 +6,12 @@ Images are real ``glance.domain`` images in Glance's real database layer
 stands in for Glance.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import os
+import threading
+import time
 import uuid
 
 import glance.async_.flows.api_image_import as api_image_import
@@ -166,6 +169,36 @@ def signed_for(conf, signer):
 def signed_properties(signed_for):
     """Signature properties for DEFAULT_DATA, what new_import stages."""
     return signed_for(DEFAULT_DATA)
+
+
+@contextlib.contextmanager
+def growing(path, pause=0.0005):
+    """Appends to `path` from another thread until the block ends."""
+    stop = threading.Event()
+
+    def grow():
+        with open(path, "ab") as f:
+            while not stop.is_set():
+                f.write(b"x" * 4096)
+                f.flush()
+                time.sleep(pause)
+
+    writer = threading.Thread(target=grow)
+    writer.start()
+    try:
+        time.sleep(0.01)
+        yield
+    finally:
+        stop.set()
+        writer.join()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """An HTTP server on 127.0.0.1 that web-download imports from."""
+    import harness
+    with harness.FileServer(tmp_path_factory.mktemp("http")) as server:
+        yield server
 
 
 def staged_exists(case):

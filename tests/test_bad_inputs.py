@@ -13,7 +13,7 @@ from glance.common import exception as glance_exception
 from taskflow import engines
 from test_plugin import assert_retryable_after_refusal, glance_flow
 
-from conftest import DEFAULT_DATA, sha
+from conftest import DEFAULT_DATA, growing, sha
 from glance_import_guard import plugin
 
 KiB = 1024
@@ -271,23 +271,8 @@ def test_staged_file_growing_while_hashed(new_import, signed_for,
                                           tmp_path):
     data = os.urandom(96 << 20)
     case = new_import(signed_for(data), data=data)
-    stop = threading.Event()
-
-    def grow():
-        with open(case.staged, "ab") as f:
-            while not stop.is_set():
-                f.write(b"x" * 4096)
-                f.flush()
-                time.sleep(0.001)
-
-    writer = threading.Thread(target=grow)
-    writer.start()
-    try:
-        time.sleep(0.01)
+    with growing(case.staged, pause=0.001):
         message = check_refusal(case, [])
-    finally:
-        stop.set()
-        writer.join()
     assert ("the staged image data changed while the guard read it"
             in message or "does not match the image data" in message)
 

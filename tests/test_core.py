@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import glance_import_guard as guard
+from conftest import growing
 from glance_import_guard import _core
 
 HASHLIB_NAMES = [a for a in guard.algorithms() if a != "blake3"]
@@ -251,26 +252,10 @@ def test_unreadable_file_is_a_staged_file_error(tmp_path):
 def test_file_changed_while_read_is_reported(tmp_path):
     path = tmp_path / "growing"
     path.write_bytes(os.urandom(64 << 20))
-    stop = threading.Event()
-
-    def grow():
-        with open(path, "ab") as f:
-            while not stop.is_set():
-                f.write(b"x" * 4096)
-                f.flush()
-                time.sleep(0.0005)
-
-    writer = threading.Thread(target=grow)
-    writer.start()
-    try:
-        time.sleep(0.01)
-        with pytest.raises(guard.StagedFileChanged,
-                           match="changed while it was read"):
-            for _ in range(20):  # each pass takes tens of milliseconds
-                guard.hash_file(path, ["sha512"], threads=1)
-    finally:
-        stop.set()
-        writer.join()
+    with growing(path), pytest.raises(guard.StagedFileChanged,
+                                      match="changed while it was read"):
+        for _ in range(20):  # each pass takes tens of milliseconds
+            guard.hash_file(path, ["sha512"], threads=1)
 
 
 def test_errors_leave_the_process_alive_and_typed():

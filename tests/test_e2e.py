@@ -32,12 +32,6 @@ def signer(cert_dir):
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    with harness.FileServer(tmp_path_factory.mktemp("http")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def glance(tmp_path_factory, cert_dir, files):
     server = harness.GlanceServer(
         tmp_path_factory.mktemp("glance"), certificate_dir=cert_dir,

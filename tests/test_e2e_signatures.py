@@ -39,12 +39,6 @@ def issue(pki, name, key, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    with harness.FileServer(tmp_path_factory.mktemp("http")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def glance(tmp_path_factory, pki, files):
     server = harness.GlanceServer(
         tmp_path_factory.mktemp("glance-trust"), certificate_dir=pki[0],
