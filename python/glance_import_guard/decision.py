@@ -10,6 +10,11 @@ from glance_import_guard import _core
 LOG = logging.getLogger(__name__)
 
 
+def problem(code, message):
+    """A problem found outside the core (``_core.Problem``'s shape)."""
+    return {"code": code, "property": None, "message": message}
+
+
 def decide(properties, path, policy, roles, verify_signature,
            chunk_size=None, threads=None):
     """Returns ``(problems, plan, result)``.
@@ -30,16 +35,14 @@ def decide(properties, path, policy, roles, verify_signature,
                                   threads=threads)
     except _core.StagedFileChanged as e:
         LOG.error("import_guard: %s", e)
-        return problems + [{
-            "code": "staged-data-changed", "property": None,
-            "message": "the staged image data changed while the guard read "
-                       "it; upload or import it again"}], plan, None
+        return problems + [problem(
+            "staged-data-changed", "the staged image data changed while the "
+            "guard read it; upload or import it again")], plan, None
     except _core.StagedFileError as e:
         LOG.error("import_guard: %s", e)
-        return problems + [{
-            "code": "staged-data-unreadable", "property": None,
-            "message": "the staged image data cannot be read; upload or "
-                       "import it again"}], plan, None
+        return problems + [problem(
+            "staged-data-unreadable", "the staged image data cannot be "
+            "read; upload or import it again")], plan, None
     problems += result["problems"]
     sig = plan["signature"]
     if sig:

@@ -22,6 +22,7 @@ from taskflow.patterns import linear_flow as lf
 from taskflow.types import failure
 
 from glance_import_guard import _core, decision, opts, signature
+from glance_import_guard.decision import problem
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -49,10 +50,6 @@ def _text(value):
     """A property as valid UTF-8 text: a lone surrogate (which cannot be
     UTF-8) becomes U+FFFD, which no rule accepts."""
     return _SURROGATE.sub("\ufffd", str(value))
-
-
-def _problem(code, message):
-    return {"code": code, "property": None, "message": message}
 
 
 def _local_path(uri):
@@ -96,7 +93,7 @@ class GuardImport(task.Task):
         except (_core.PolicyError, ValueError) as e:
             LOG.error("import_guard is misconfigured, refusing import of "
                       "image %s: %s", self.image_id, e)
-            self._refuse([_problem(
+            self._refuse([problem(
                 "guard-misconfigured",
                 "the import guard is misconfigured; the cloud operator must "
                 "fix [import_guard] in glance-api.conf (see the glance-api "
@@ -104,7 +101,7 @@ class GuardImport(task.Task):
         except _core.StagedFileError as e:  # the URI is not a file://
             LOG.error("import_guard cannot read the staged data of image "
                       "%s: %s", self.image_id, e)
-            self._refuse([_problem(
+            self._refuse([problem(
                 "staged-data-unreadable",
                 "the staged image data cannot be read; upload or import it "
                 "again")])

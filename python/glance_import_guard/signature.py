@@ -20,12 +20,9 @@ from cursive import exception as cursive_exception
 from oslo_log import log as logging
 
 from glance_import_guard import _core
+from glance_import_guard.decision import problem
 
 LOG = logging.getLogger(__name__)
-
-
-def _problem(code, message):
-    return {"code": code, "property": None, "message": message}
 
 
 def _reason(error):
@@ -43,7 +40,7 @@ def verify_with_certificate(certificate, signature, digest_hex):
     key_type = signature_utils.SignatureKeyType.lookup(signature["key_type"])
     if not isinstance(public_key, key_type.public_key_type):
         # cursive.signature_utils.get_public_key's check and words.
-        return [_problem(
+        return [problem(
             "certificate-unusable",
             "the signing certificate %s cannot be used: Invalid public key "
             "type for signature key type: %s" % (cert_id, key_type.name))]
@@ -63,12 +60,12 @@ def verify_with_certificate(certificate, signature, digest_hex):
         elif isinstance(public_key, dsa.DSAPublicKey):
             public_key.verify(signature["signature"], digest, prehashed)
         else:  # no registered key type admits another key
-            return [_problem(
+            return [problem(
                 "certificate-unusable",
                 "certificate %s holds a key the guard cannot verify" %
                 cert_id)]
     except crypto_exceptions.InvalidSignature:
-        return [_problem(
+        return [problem(
             "signature-mismatch",
             "img_signature does not match the image data: it was not made "
             "over these bytes with the key of certificate %s (%s, %s)" % (
@@ -85,13 +82,13 @@ def verify(context, signature, digest_hex, policy, trusted_certificate_ids):
     try:
         certificate = signature_utils.get_certificate(context, cert_id)
     except cursive_exception.SignatureVerificationError as e:
-        return [_problem("certificate-unusable",
+        return [problem("certificate-unusable",
                          "the signing certificate %s cannot be used: %s" % (
                              cert_id, _reason(e)))]
     except Exception:
         LOG.exception("import_guard could not retrieve certificate %s",
                       cert_id)
-        return [_problem(
+        return [problem(
             "certificate-unusable",
             "the signing certificate %s could not be retrieved from the key "
             "manager; try again later or ask the cloud operator" % cert_id)]
@@ -105,7 +102,7 @@ def verify(context, signature, digest_hex, policy, trusted_certificate_ids):
             certificate_utils.verify_certificate(
                 context, cert_id, list(trusted_certificate_ids))
         except cursive_exception.SignatureVerificationError as e:
-            problems.append(_problem(
+            problems.append(problem(
                 "certificate-untrusted",
                 "the signing certificate %s is not trusted on this cloud: %s"
                 "; sign with a certificate issued by a CA the cloud trusts" %
