@@ -295,13 +295,14 @@ def test_missing_staged_file_is_refused_not_an_internal_error(
     assert_retryable_after_refusal(case)
 
 
-def test_web_download_refusal_leaves_status_to_the_download_task(
-        new_import):
-    """Glance's web-download task reverts the status itself; the guard
-    setting it too would break that revert (GLANCE-FACTS.md). The lock is
-    still dropped by Glance's lock task."""
+@pytest.mark.parametrize("method", ["web-download", "glance-download"])
+def test_download_refusal_leaves_status_to_the_download_task(new_import,
+                                                             method):
+    """Glance's web-download and glance-download tasks revert the status
+    themselves; the guard setting it too would break that revert
+    (GLANCE-FACTS.md). The lock is still dropped by Glance's lock task."""
     case = new_import({})
-    refuse(case, method="web-download")
+    refuse(case, method=method)
     image = case.image
     assert image.status == "importing"
     assert "os_glance_import_task" not in image.extra_properties
