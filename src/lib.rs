@@ -11,6 +11,7 @@ pub mod encoding;
 pub mod error;
 pub mod hasher;
 pub mod rules;
+pub mod trust;
 
 #[cfg(feature = "python")]
 mod python;
@@ -22,3 +23,4 @@ pub use hasher::{hash_file, hash_reader, FileDigests, HashOptions};
 pub use rules::{
     check_digests, check_properties, refusal_message, Plan, Policy, Problem, ProblemCode, Verdict,
 };
+pub use trust::check_trust;

@@ -21,6 +21,7 @@ use crate::certificate;
 use crate::encoding::python_b64decode;
 use crate::hasher::{self, HashOptions};
 use crate::rules::{self, Plan, Policy, Problem, Signature};
+use crate::trust;
 use crate::Error;
 
 create_exception!(
@@ -209,16 +210,45 @@ fn check_certificate<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let signature: Signature = depythonize_as(signature, "signature")?;
     let policy: Policy = depythonize_as(policy, "policy")?;
-    let now = now.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64)
-    });
+    let now = now.unwrap_or_else(unix_now);
     guarded(|| {
         let problems =
             certificate::check_certificate(certificate, &signature, &policy.certificate, now);
         Ok(pythonize(py, &problems)?)
     })
+}
+
+/// Whether `certificate` (DER) chains to one of `trusted`, a list of
+/// (id, DER) pairs, at `now` (seconds since the epoch; default: the
+/// current time), as cursive 0.3.1's `verify_certificate` decides with
+/// Nova's settings. Returns the problems (empty: trusted).
+#[pyfunction]
+#[pyo3(signature = (certificate, certificate_id, trusted, now=None))]
+fn check_trust<'py>(
+    py: Python<'py>,
+    certificate: &[u8],
+    certificate_id: &str,
+    trusted: Vec<(String, Vec<u8>)>,
+    now: Option<i64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let now = now.unwrap_or_else(unix_now);
+    let problems = py.allow_threads(|| {
+        guarded(|| {
+            Ok(trust::check_trust(
+                certificate,
+                certificate_id,
+                &trusted,
+                now,
+            ))
+        })
+    })?;
+    Ok(pythonize(py, &problems)?)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The message of a refused import: the image id and every problem.
@@ -251,6 +281,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MIN_CHUNK_SIZE", hasher::MIN_CHUNK_SIZE)?;
     m.add("MAX_CHUNK_SIZE", hasher::MAX_CHUNK_SIZE)?;
     m.add_function(wrap_pyfunction!(algorithms, m)?)?;
+    m.add_function(wrap_pyfunction!(check_trust, m)?)?;
     m.add_function(wrap_pyfunction!(signature_hash_methods, m)?)?;
     m.add_function(wrap_pyfunction!(hash_file, m)?)?;
     m.add_function(wrap_pyfunction!(validate_policy, m)?)?;

@@ -45,6 +45,7 @@ ProblemCode = Literal[
     "staged-data-changed",
     "property-too-long",
     "guard-misconfigured",
+    "guard-failed",
 ]
 
 class Problem(TypedDict):
@@ -124,4 +125,18 @@ def check_certificate(
     policy: Policy | Mapping[str, Any],
     now: int | None = None,
 ) -> list[Problem]: ...
+def check_trust(
+    certificate: bytes,
+    certificate_id: str,
+    trusted: Sequence[tuple[str, bytes]],
+    now: int | None = None,
+) -> list[Problem]:
+    """Whether the DER ``certificate`` chains to one of ``trusted`` ((id,
+    DER) pairs from the key manager) at ``now`` (seconds since the epoch;
+    default: now), with the semantics of cursive 0.3.1's
+    ``verify_certificate`` as Nova calls it (dates, CA extensions, path
+    lengths). Returns ``[]`` when trusted, else one
+    ``certificate-untrusted`` problem. Unusable trusted certificates are
+    skipped with a WARNING log record."""
+
 def refusal_message(image_id: str, problems: Sequence[Problem]) -> str: ...

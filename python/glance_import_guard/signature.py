@@ -8,14 +8,16 @@ uses, over the digest instead of the data (``Prehashed``): RSA-PSS with
 MGF1 of the image hash and salt length "max" (which at verify time accepts
 any salt length), ECDSA, or DSA. The core then applies the stricter
 certificate rules of the policy, and trust is checked as Nova checks it
-(cursive's ``verify_certificate``).
+(the core's ``check_trust``, with the semantics of cursive 0.3.1's
+``verify_certificate``; cursive 0.2.3, which the maintained releases pin,
+raises ``TypeError`` on a CA without a path length, so it is not called).
 """
 
 from cryptography import exceptions as crypto_exceptions
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric import utils as asym_utils
-from cursive import certificate_utils, signature_utils
+from cursive import signature_utils
 from cursive import exception as cursive_exception
 from oslo_log import log as logging
 
@@ -93,18 +95,38 @@ def verify(context, signature, digest_hex, policy, trusted_certificate_ids):
             "the signing certificate %s could not be retrieved from the key "
             "manager; try again later or ask the cloud operator" % cert_id)]
 
-    problems = _core.check_certificate(
-        certificate.public_bytes(serialization.Encoding.DER), signature,
-        policy)
+    problems = _core.check_certificate(_der(certificate), signature, policy)
     problems += verify_with_certificate(certificate, signature, digest_hex)
     if trusted_certificate_ids:
-        try:
-            certificate_utils.verify_certificate(
-                context, cert_id, list(trusted_certificate_ids))
-        except cursive_exception.SignatureVerificationError as e:
-            problems.append(problem(
-                "certificate-untrusted",
-                "the signing certificate %s is not trusted on this cloud: %s"
-                "; sign with a certificate issued by a CA the cloud trusts" %
-                (cert_id, _reason(e))))
+        problems += check_trust(context, certificate, cert_id,
+                                trusted_certificate_ids)
     return problems
+
+
+def check_trust(context, certificate, cert_id, trusted_certificate_ids):
+    """The problems of ``certificate``'s chain to the trusted certificates
+    (key-manager ids). A trusted certificate the key manager does not have
+    is skipped, as cursive skips it; one it cannot serve now makes the
+    import retryable later rather than untrusted."""
+    trusted = []
+    for trusted_id in trusted_certificate_ids:
+        try:
+            trusted.append((trusted_id, _der(
+                signature_utils.get_certificate(context, trusted_id))))
+        except cursive_exception.SignatureVerificationError as e:
+            LOG.warning("import_guard skips trusted certificate %s: %s",
+                        trusted_id, _reason(e))
+        except Exception:
+            LOG.exception("import_guard could not retrieve trusted "
+                          "certificate %s", trusted_id)
+            return [problem(
+                "certificate-untrusted",
+                "the trust of signing certificate %s could not be checked: "
+                "the cloud's trusted certificates could not be retrieved "
+                "from the key manager; try again later or ask the cloud "
+                "operator" % cert_id)]
+    return _core.check_trust(_der(certificate), cert_id, trusted)
+
+
+def _der(certificate):
+    return certificate.public_bytes(serialization.Encoding.DER)
