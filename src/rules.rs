@@ -166,6 +166,9 @@ pub enum ProblemCode {
     PropertyTooLong,
     /// The guard's own configuration is invalid (the operator must act).
     GuardMisconfigured,
+    /// The guard failed unexpectedly (a bug, or a library it calls
+    /// raised); the glance-api log has the details.
+    GuardFailed,
 }
 
 /// One reason to refuse an import.

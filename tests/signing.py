@@ -47,27 +47,34 @@ def make_certificate(key, common_name="image signer", days=365,
             .sign(signer_key, hashes.SHA256()))
 
 
-def make_ca(common_name="image signing CA"):
-    """A CA key and its self-signed certificate, marked to sign
-    certificates (what cursive's verify_certificate requires)."""
-    key = make_key("RSA-PSS", 3072)
+def make_ca(common_name="image signing CA", path_length=None, issuer=None,
+            key=None, key_cert_sign=True, days=3650):
+    """A CA key and its certificate, marked to sign certificates (what
+    cursive's verify_certificate requires): self-signed, or issued by
+    ``issuer``, a (CA key, CA certificate) pair. ``path_length`` is its
+    pathLenConstraint (None: no constraint, the common case)."""
+    key = key or make_key("RSA-PSS", 3072)
     now = datetime.datetime.now(datetime.timezone.utc)
     usage = x509.KeyUsage(
         digital_signature=True, content_commitment=False,
         key_encipherment=False, data_encipherment=False, key_agreement=False,
-        key_cert_sign=True, crl_sign=True, encipher_only=False,
+        key_cert_sign=key_cert_sign, crl_sign=True, encipher_only=False,
         decipher_only=False)
+    signer_key, issuer_name = key, _name(common_name)
+    if issuer is not None:
+        signer_key, issuer_name = issuer[0], issuer[1].subject
     certificate = (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name)).issuer_name(_name(common_name))
+        .subject_name(_name(common_name)).issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None),
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True,
+                                             path_length=path_length),
                        critical=True)
         .add_extension(usage, critical=True)
-        .sign(key, hashes.SHA256()))
+        .sign(signer_key, hashes.SHA256()))
     return key, certificate
 
 

@@ -16,7 +16,7 @@ from taskflow.patterns import linear_flow as lf
 
 import signing
 from conftest import DEFAULT_DATA, PROJECT, sha, staged_exists
-from glance_import_guard import plugin
+from glance_import_guard import plugin, signature
 
 TASK_TYPE = "api_image_import"
 
@@ -56,6 +56,24 @@ def refuse(case, method="glance-direct"):
     message = str(info.value)
     assert case.image_id in message
     return message
+
+
+def codes_of_refusal(case, method="glance-direct"):
+    """Refuses ``case``; returns the problem codes of the refusal, from the
+    WARNING record the plugin logs for it."""
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger("glance_import_guard.plugin")
+    logger.addHandler(handler)
+    try:
+        refuse(case, method)
+    finally:
+        logger.removeHandler(handler)
+    refusals = [r for r in records if r.levelno == logging.WARNING
+                and "refused image" in r.msg]
+    assert len(refusals) == 1
+    return refusals[0].args["codes"].split(",")
 
 
 def assert_retryable_after_refusal(case):
@@ -124,8 +142,8 @@ BAD_PROPERTIES = {
         ["img_signature_hash_method 'sha256' is not one of",
          "use 'SHA-256'"]),
     "key type cursive cannot verify": (
-        {"img_signature_key_type": "ECC_SECT571K1"},
-        ["'ECC_SECT571K1' is not a key type Glance can verify"]),
+        {"img_signature_key_type": "ECC_SECP256R1"},
+        ["'ECC_SECP256R1' is not a key type Glance can verify"]),
     "signature not base64": (
         {"img_signature": "c2lnbmF0dXJ"},
         ["img_signature is not valid base64"]),
@@ -277,12 +295,12 @@ def test_operator_allows_md5(new_import, conf, signed_for):
 
 def test_misconfiguration_refuses_with_a_message_for_the_user(
         new_import, conf, signed_properties, caplog):
-    conf(group="import_guard", allowed_key_types=["ECC_SECT571K1"])
+    conf(group="import_guard", allowed_key_types=["ECC_SECP256R1"])
     case = new_import(signed_properties)
     with caplog.at_level(logging.ERROR, logger="glance_import_guard"):
         message = refuse(case)
     assert "the import guard is misconfigured" in message
-    assert any("ECC_SECT571K1" in r.getMessage() for r in caplog.records
+    assert any("ECC_SECP256R1" in r.getMessage() for r in caplog.records
                if r.levelno == logging.ERROR)
     assert_retryable_after_refusal(case)
 
@@ -450,8 +468,11 @@ def test_small_rsa_key_is_refused_saying_what_to_do(new_import, conf,
     run(new_import(props))
 
 
-def test_trusted_certificate_ids(new_import, conf, tmp_path):
-    ca_key, ca_cert = signing.make_ca()
+@pytest.mark.parametrize("path_length", [None, 0, 3])
+def test_trusted_certificate_ids(new_import, conf, tmp_path, path_length):
+    # path_length None is the common CA, on which cursive 0.2.3 (pinned by
+    # every maintained release) raises TypeError.
+    ca_key, ca_cert = signing.make_ca(path_length=path_length)
     signing.install_certificate(tmp_path, "ca", ca_cert)
     key = signing.make_key("RSA-PSS")
     issued = install(conf, tmp_path, signing.make_certificate(
@@ -467,6 +488,38 @@ def test_trusted_certificate_ids(new_import, conf, tmp_path):
     message = refuse(case)
     assert "the signing certificate self-made is not trusted on this " \
         "cloud: Certificate chain building failed" in message
+    assert_retryable_after_refusal(case)
+
+
+def test_path_length_zero_refuses_a_certificate_of_an_intermediate(
+        new_import, conf, tmp_path):
+    root = signing.make_ca("root CA", path_length=0)
+    intermediate = signing.make_ca("intermediate CA", issuer=root)
+    signing.install_certificate(tmp_path, "root", root[1])
+    signing.install_certificate(tmp_path, "intermediate", intermediate[1])
+    key = signing.make_key("RSA-PSS")
+    issued = install(conf, tmp_path, signing.make_certificate(
+        key, issuer=intermediate), "issued")
+    conf(group="import_guard",
+         trusted_certificate_ids=["root", "intermediate"])
+    case = new_import(signing.signed_properties(key, issued, DEFAULT_DATA,
+                                                declare=None))
+    assert codes_of_refusal(case) == ["certificate-untrusted"]
+    assert_retryable_after_refusal(case)
+
+
+def test_unexpected_error_is_a_refusal_logged_at_error(
+        new_import, signed_properties, monkeypatch, caplog):
+    def broken(*args):
+        raise TypeError("'<' not supported between 'NoneType' and 'int'")
+
+    monkeypatch.setattr(signature, "verify_with_certificate", broken)
+    case = new_import(signed_properties)
+    with caplog.at_level(logging.WARNING, logger="glance_import_guard"):
+        assert codes_of_refusal(case) == ["guard-failed"]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors and case.image_id in errors[0].getMessage()
+    assert "TypeError" in caplog.text
     assert_retryable_after_refusal(case)
 
 

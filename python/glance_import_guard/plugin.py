@@ -105,6 +105,18 @@ class GuardImport(task.Task):
                 "staged-data-unreadable",
                 "the staged image data cannot be read; upload or import it "
                 "again")])
+        except Exception:
+            # A bug, or a library raising what it should not (cursive 0.2.3
+            # raised TypeError on common CA certificates). Glance would show
+            # any exception but an UploadException as "Internal Error".
+            LOG.exception("import_guard failed while checking image %s; "
+                          "refusing it", self.image_id)
+            self._refuse([problem(
+                "guard-failed",
+                "the import guard could not check this image because of an "
+                "unexpected error; import it again, and if this persists "
+                "ask the cloud operator (the glance-api log has the "
+                "details)")])
         if problems:
             self._refuse(problems)
         LOG.info("import_guard accepted image %(image)s (%(bytes)d bytes, "
