@@ -135,7 +135,7 @@ def test_bad_policy_is_a_policy_error_not_a_crash():
     with pytest.raises(guard.PolicyError, match="unknown digest"):
         guard.check_properties({}, policy(allowed_hash_algorithms=["x"]), [])
     with pytest.raises(guard.PolicyError, match="cannot verify"):
-        guard.validate_policy(policy(allowed_key_types=["ECC_SECT571K1"]))
+        guard.validate_policy(policy(allowed_key_types=["ECC_SECP256R1"]))
     with pytest.raises(TypeError):
         guard.check_properties({"a": 1}, policy(), [])
 

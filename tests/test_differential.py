@@ -32,6 +32,14 @@ P384_ORDER = int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
                  "C7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16)
 
 
+# The binary curves the installed cursive registers as key types: none with
+# cryptography >= 47; all four with the 42/43 every release up to 2026.2
+# pins. Each gets cases, so the corpus covers what that cursive verifies.
+BINARY_CURVES = [
+    name for name in ("SECT409K1", "SECT409R1", "SECT571K1", "SECT571R1")
+    if "ECC_" + name in signature_utils.SignatureKeyType.REGISTERED_TYPES]
+
+
 def pss(salt):
     def sign(key, data, hash_method):
         algorithm = HASHES[hash_method]()
@@ -126,6 +134,8 @@ def keys():
               for b in (1024, 2048, 3072)})
     k.update({name: ec.generate_private_key(c()) for name, c in
               curves.items()})
+    k.update({name: ec.generate_private_key(getattr(ec, name)())
+              for name in BINARY_CURVES})
     return k
 
 
@@ -156,6 +166,8 @@ def corpus():
         for h in ("SHA-224", "SHA-256"):
             good.append((bits, "DSA", h, dsa_sign, "dsa"))
     good.append(("P-384", "ECC_SECP384R1", "SHA-384", high_s, "high S"))
+    for name in BINARY_CURVES:
+        good.append((name, "ECC_" + name, "SHA-512", ecdsa, "binary curve"))
     bad = [
         ("RSA-2048", "RSA-PSS", "SHA-256", pkcs1v15, "PKCS#1 v1.5"),
         ("RSA-2048", "RSA-PSS", "SHA-256", mgf1_sha1, "MGF1-SHA1"),
@@ -182,7 +194,8 @@ def corpus():
         ("DSA-2048", "DSA", "SHA-256", over_other_data(dsa_sign),
          "other data"),
         ("DSA-2048", "ECC_SECP521R1", "SHA-256", dsa_sign, "DSA key as EC"),
-    ]
+    ] + [(name, "ECC_" + name, "SHA-512", flipped(ecdsa), "flipped")
+         for name in BINARY_CURVES]
     cases = ([c + (b64, True) for c in good]
              + [c + (b64, False) for c in bad])
     # How img_signature is written, on one good signature (2048-bit RSA:
