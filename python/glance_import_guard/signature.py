@@ -17,8 +17,8 @@ from cryptography import exceptions as crypto_exceptions
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric import utils as asym_utils
-from cursive import signature_utils
 from cursive import exception as cursive_exception
+from cursive import signature_utils
 from oslo_log import log as logging
 
 from glance_import_guard import _core
