@@ -20,18 +20,30 @@ from e2e import assert_active, assert_refused, do_import
 CLI = os.path.join(os.path.dirname(sys.executable), "glance-import-guard")
 
 
+TRUSTED = ["cloud-ca", "cloud-ca-pathlen-0", "intermediate-of-pathlen-0"]
+
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
-    """A CA, and a certificate directory holding its certificate."""
+    """A certificate directory holding the trusted CAs: "cloud-ca" without
+    pathLenConstraint (the common CA, on which cursive 0.2.3 raises
+    TypeError), "cloud-ca-pathlen-0", and an intermediate CA it issued
+    (which pathLen 0 forbids). Returns the directory, "cloud-ca" and a
+    dict of every CA by id."""
     cert_dir = tmp_path_factory.mktemp("pki")
-    ca_key, ca_cert = signing.make_ca()
-    signing.install_certificate(cert_dir, "cloud-ca", ca_cert)
-    return cert_dir, (ca_key, ca_cert)
+    cas = {"cloud-ca": signing.make_ca()}
+    cas["cloud-ca-pathlen-0"] = signing.make_ca("pathlen 0 CA",
+                                                path_length=0)
+    cas["intermediate-of-pathlen-0"] = signing.make_ca(
+        "intermediate CA", issuer=cas["cloud-ca-pathlen-0"])
+    for ca_id in TRUSTED:
+        signing.install_certificate(cert_dir, ca_id, cas[ca_id][1])
+    return cert_dir, cas["cloud-ca"], cas
 
 
 def issue(pki, name, key, **kwargs):
     """A certificate for `key` issued by the CA, in the directory."""
-    cert_dir, ca = pki
+    cert_dir, ca = pki[:2]
     kwargs.setdefault("issuer", ca)
     signing.install_certificate(cert_dir, name, signing.make_certificate(
         key, common_name=name, **kwargs))
@@ -43,7 +55,7 @@ def glance(tmp_path_factory, pki, files):
     server = harness.GlanceServer(
         tmp_path_factory.mktemp("glance-trust"), certificate_dir=pki[0],
         web_download_ports=[files.port],
-        import_guard={"trusted_certificate_ids": ["cloud-ca"]})
+        import_guard={"trusted_certificate_ids": TRUSTED})
     with server:
         yield server
 
@@ -158,3 +170,28 @@ def test_expired_certificate_is_refused(glance, conn, files, pki, data):
     image = do_import(conn, files, props, data, "glance-direct")
     assert_refused(glance, conn, image,
                    "the signing certificate expired expired on Jan 31")
+
+
+def test_certificate_of_a_pathlen_0_ca_goes_active(glance, conn, files, pki,
+                                                   data):
+    key = signing.make_key("ECC_SECP384R1")
+    cert_id = issue(pki, "pathlen-0-signer", key,
+                    issuer=pki[2]["cloud-ca-pathlen-0"])
+    props = signing.signed_properties(key, cert_id, data,
+                                      key_type="ECC_SECP384R1",
+                                      hash_method="SHA-384")
+    assert_active(glance, do_import(conn, files, props, data,
+                                    "glance-direct"), data)
+
+
+def test_certificate_below_a_pathlen_0_ca_is_refused(glance, conn, files,
+                                                     pki, data):
+    key = signing.make_key("RSA-PSS")
+    cert_id = issue(pki, "too-deep", key,
+                    issuer=pki[2]["intermediate-of-pathlen-0"])
+    props = signing.signed_properties(key, cert_id, data)
+    image = do_import(conn, files, props, data, "web-download")
+    assert_refused(glance, conn, image,
+                   "the signing certificate too-deep is not trusted on "
+                   "this cloud", "'cloud-ca-pathlen-0' is not configured to "
+                   "support certificate chains of sufficient length")
