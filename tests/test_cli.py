@@ -181,3 +181,27 @@ def test_curves_glance_cannot_verify_are_refused_at_signing(tmp_path,
               "--certificate-id", "c")
     assert out.returncode == 2
     assert "only on P-384 and P-521" in out.stderr
+
+
+def test_check_verifies_the_chain_to_trusted_certificates(tmp_path, image):
+    ca = signing.make_ca()
+    ca_file = signing.install_certificate(tmp_path, "ca", ca[1])
+    key = signing.make_key("RSA-PSS")
+    issued = signing.install_certificate(tmp_path, "issued",
+                                         signing.make_certificate(
+                                             key, issuer=ca))
+    self_made = write_certificate(tmp_path, key, "self-made.pem")
+    props = parse_args_output(run(
+        "sign", image, "--key", write_key(tmp_path, key),
+        "--certificate-id", "issued").stdout)
+    args = [a for k, v in props.items()
+            for a in ("--property", "%s=%s" % (k, v))]
+    accepted = run("check", image, "--certificate", issued,
+                   "--trusted-certificate", ca_file, *args)
+    assert accepted.returncode == 0, accepted.stdout
+    refused = run("check", image, "--certificate", self_made,
+                  "--trusted-certificate", ca_file, "--format", "json",
+                  *args)
+    assert refused.returncode == 1
+    assert [p["code"] for p in json.loads(refused.stdout)["problems"]] == [
+        "certificate-untrusted"]

@@ -169,6 +169,8 @@ def cmd_check(args):
     properties = parse_properties(args.property, args.properties_json)
     certificate = (load_certificate(args.certificate)
                    if args.certificate else None)
+    trusted = [(path, signature.der(load_certificate(path)))
+               for path in args.trusted_certificate or []]
     notes = []
 
     def verify_signature(sig, digest_hex):
@@ -181,9 +183,13 @@ def cmd_check(args):
             policy)
         problems += signature.verify_with_certificate(certificate, sig,
                                                       digest_hex)
-        if conf.import_guard.trusted_certificate_ids:
+        if trusted:
+            problems += _core.check_trust(
+                signature.der(certificate), sig["certificate_id"], trusted)
+        elif conf.import_guard.trusted_certificate_ids:
             notes.append("the chain to trusted_certificate_ids was not "
-                         "checked: it needs the cloud's key manager")
+                         "checked: give the CA certificates with "
+                         "--trusted-certificate")
         return problems
 
     try:
@@ -256,6 +262,11 @@ def parser():
     c.add_argument("--certificate",
                    help="the signing certificate (PEM or DER), to verify "
                         "the signature")
+    c.add_argument("--trusted-certificate", action="append",
+                   metavar="CERT",
+                   help="a CA certificate the signing certificate must "
+                        "chain to, as with trusted_certificate_ids (repeat "
+                        "for each; intermediates too)")
     c.add_argument("--config-file",
                    help="a glance-api.conf whose [import_guard] to apply "
                         "(default: the guard's defaults)")

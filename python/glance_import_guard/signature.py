@@ -95,7 +95,7 @@ def verify(context, signature, digest_hex, policy, trusted_certificate_ids):
             "the signing certificate %s could not be retrieved from the key "
             "manager; try again later or ask the cloud operator" % cert_id)]
 
-    problems = _core.check_certificate(_der(certificate), signature, policy)
+    problems = _core.check_certificate(der(certificate), signature, policy)
     problems += verify_with_certificate(certificate, signature, digest_hex)
     if trusted_certificate_ids:
         problems += check_trust(context, certificate, cert_id,
@@ -111,7 +111,7 @@ def check_trust(context, certificate, cert_id, trusted_certificate_ids):
     trusted = []
     for trusted_id in trusted_certificate_ids:
         try:
-            trusted.append((trusted_id, _der(
+            trusted.append((trusted_id, der(
                 signature_utils.get_certificate(context, trusted_id))))
         except cursive_exception.SignatureVerificationError as e:
             LOG.warning("import_guard skips trusted certificate %s: %s",
@@ -125,8 +125,9 @@ def check_trust(context, certificate, cert_id, trusted_certificate_ids):
                 "the cloud's trusted certificates could not be retrieved "
                 "from the key manager; try again later or ask the cloud "
                 "operator" % cert_id)]
-    return _core.check_trust(_der(certificate), cert_id, trusted)
+    return _core.check_trust(der(certificate), cert_id, trusted)
 
 
-def _der(certificate):
+def der(certificate):
+    """A ``cryptography`` certificate as DER, what the core reads."""
     return certificate.public_bytes(serialization.Encoding.DER)
