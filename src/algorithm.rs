@@ -38,12 +38,12 @@ impl Engine for OpenSsl {
     fn finish(mut self: Box<Self>) -> Result<Vec<u8>, Error> {
         let algorithm = self.algorithm;
         match self.error.take() {
-            Some(e) => Err(Error::digest(algorithm, e)),
+            Some(e) => Err(Error::digest(algorithm.name(), e)),
             None => self
                 .hasher
                 .finish()
                 .map(|d| d.to_vec())
-                .map_err(|e| Error::digest(algorithm, e)),
+                .map_err(|e| Error::digest(algorithm.name(), e)),
         }
     }
 }
@@ -52,7 +52,7 @@ fn openssl(
     algorithm: Algorithm,
     md: openssl::hash::MessageDigest,
 ) -> Result<Box<dyn Engine>, Error> {
-    let hasher = openssl::hash::Hasher::new(md).map_err(|e| Error::digest(algorithm, e))?;
+    let hasher = openssl::hash::Hasher::new(md).map_err(|e| Error::digest(algorithm.name(), e))?;
     Ok(Box::new(OpenSsl {
         algorithm,
         hasher,
@@ -109,7 +109,7 @@ pub(crate) fn blake3_multithreaded(threads: usize) -> Result<Box<dyn Engine>, Er
         .num_threads(threads)
         .thread_name(|i| format!("guard-blake3-{i}"))
         .build()
-        .map_err(|e| Error::digest(Algorithm::Blake3, e))?;
+        .map_err(|e| Error::digest(Algorithm::Blake3.name(), e))?;
     Ok(Box::new(Blake3Parallel {
         hasher: blake3::Hasher::new(),
         pool,
@@ -228,7 +228,10 @@ impl fmt::Display for Algorithm {
 impl FromStr for Algorithm {
     type Err = Error;
     fn from_str(name: &str) -> Result<Self, Error> {
-        Algorithm::from_name(name).ok_or_else(|| Error::UnknownAlgorithm(name.to_owned()))
+        Algorithm::from_name(name).ok_or_else(|| Error::UnknownAlgorithm {
+            name: name.to_owned(),
+            known: Algorithm::names(),
+        })
     }
 }
 
@@ -260,7 +263,7 @@ mod tests {
         assert_eq!(Algorithm::from_name(" sha256"), None);
         assert!(matches!(
             "whirlpool".parse::<Algorithm>(),
-            Err(Error::UnknownAlgorithm(n)) if n == "whirlpool"
+            Err(Error::UnknownAlgorithm { name, .. }) if name == "whirlpool"
         ));
     }
 

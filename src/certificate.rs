@@ -7,23 +7,12 @@
 //! any RSA key size. [`check_certificate`] adds those checks, each one
 //! switchable in the policy. Parsing is x509-parser's.
 
-use serde::{Deserialize, Serialize};
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
-use crate::rules::{Problem, ProblemCode, Signature};
-
-/// The certificate rules the operator chose.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CertificatePolicy {
-    /// An EC key's curve must be the one `img_signature_key_type` names.
-    pub require_curve_match: bool,
-    /// The certificate must be within its validity dates at import.
-    pub check_certificate_dates: bool,
-    /// Smallest RSA modulus, in bits (0: any).
-    pub min_rsa_key_size: u32,
-}
+use crate::plan::Signature;
+use crate::policy::CertificatePolicy;
+use crate::problem::{Problem, ProblemCode};
 
 /// Curve OIDs of the ECC_* key types cursive can register.
 const CURVES: &[(&str, &str)] = &[
@@ -60,14 +49,6 @@ fn bits(be: &[u8]) -> u32 {
     }
 }
 
-fn problem(code: ProblemCode, message: String) -> Problem {
-    Problem {
-        code,
-        property: None,
-        message,
-    }
-}
-
 fn date(timestamp: i64) -> String {
     // ASN1Time renders as e.g. "Nov 26 14:47:43 2027 +00:00".
     x509_parser::time::ASN1Time::from_timestamp(timestamp)
@@ -87,7 +68,7 @@ pub fn check_certificate(
     let certificate = match X509Certificate::from_der(der) {
         Ok((_, c)) => c,
         Err(e) => {
-            return vec![problem(
+            return vec![Problem::general(
                 ProblemCode::CertificateUnusable,
                 format!("the signing certificate {id} is not a valid X.509 certificate: {e}"),
             )]
@@ -102,7 +83,7 @@ pub fn check_certificate(
             validity.not_after.timestamp(),
         );
         if now < from {
-            problems.push(problem(
+            problems.push(Problem::general(
                 ProblemCode::CertificateNotYetValid,
                 format!(
                     "the signing certificate {id} is not valid before {}; sign with a certificate that is valid now",
@@ -110,7 +91,7 @@ pub fn check_certificate(
                 ),
             ));
         } else if now > until {
-            problems.push(problem(
+            problems.push(Problem::general(
                 ProblemCode::CertificateExpired,
                 format!(
                     "the signing certificate {id} expired on {}; sign again with a current certificate",
@@ -125,7 +106,7 @@ pub fn check_certificate(
         Ok(PublicKey::RSA(key)) => {
             let size = bits(key.modulus);
             if size < policy.min_rsa_key_size {
-                problems.push(problem(
+                problems.push(Problem::general(
                     ProblemCode::KeyTooSmall,
                     format!(
                         "the RSA key of signing certificate {id} has {size} bits but this cloud requires at least {min}; \
@@ -146,7 +127,7 @@ pub fn check_certificate(
                 .map(|o| o.to_id_string());
             if let Some((key_type, oid)) = expected {
                 if actual.as_deref() != Some(*oid) {
-                    problems.push(problem(
+                    problems.push(Problem::general(
                         ProblemCode::CurveMismatch,
                         format!(
                             "the signing certificate {id} holds a key on {} but img_signature_key_type is {key_type} ({}); \

@@ -93,8 +93,8 @@ mod tests {
     use super::*;
 
     // Expected values below are what CPython 3.11's base64.b64decode returns;
-    // tests/test_encoding.py checks the same decoder against Python itself on
-    // a generated corpus.
+    // tests/test_core.py checks the same decoder against Python itself on
+    // odd inputs and a generated (hypothesis) corpus.
     #[test]
     fn plain_and_wrapped() {
         assert_eq!(python_b64decode("aGVsbG8=").unwrap(), b"hello");

@@ -1,5 +1,5 @@
 //! The one error type of the core. Rule violations are not errors: they are
-//! [`crate::rules::Problem`] values, all reported together.
+//! [`crate::problem::Problem`] values, all reported together.
 
 use std::io;
 use std::path::PathBuf;
@@ -8,8 +8,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A digest algorithm name that the registry does not know.
-    #[error("unknown digest algorithm {0:?} (known: {known})", known = crate::Algorithm::names())]
-    UnknownAlgorithm(String),
+    #[error("unknown digest algorithm {name:?} (known: {known})")]
+    UnknownAlgorithm { name: String, known: String },
 
     /// The staged file could not be opened or read.
     #[error("cannot read staged file {path}: {source}")]
@@ -32,7 +32,7 @@ pub enum Error {
     /// The digest library failed (e.g. an algorithm disabled by FIPS mode).
     #[error("cannot compute {algorithm}: {message}")]
     Digest {
-        algorithm: crate::Algorithm,
+        algorithm: &'static str,
         message: String,
     },
 
@@ -41,13 +41,17 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(String),
 
+    /// A caller passed an argument out of bounds (a bug in the caller).
+    #[error("{0}")]
+    Argument(String),
+
     /// The operator's configuration is inconsistent.
     #[error("invalid [import_guard] configuration: {0}")]
     Policy(String),
 }
 
 impl Error {
-    pub(crate) fn digest(algorithm: crate::Algorithm, error: impl std::fmt::Display) -> Self {
+    pub(crate) fn digest(algorithm: &'static str, error: impl std::fmt::Display) -> Self {
         Error::Digest {
             algorithm,
             message: error.to_string(),

@@ -1,22 +1,19 @@
-//! The rules an image's properties must pass, and the plan for the one pass
-//! over its bytes.
+//! The rules an image's properties must pass.
 //!
 //! [`check_properties`] looks at the properties only and returns *every*
 //! problem at once plus a [`Plan`]: which digests the pass must compute and
-//! what to compare them with. [`check_digests`] then compares the declared
-//! digest with what the pass computed. To add a rule, add a [`ProblemCode`]
-//! and a check in [`check_properties`], with a case in this file's tests.
+//! what to compare them with (`plan.rs` then compares the declared digest
+//! with what the pass computed). To add a rule, add a code in `problem.rs`
+//! and a check in [`check_properties`], with a case in this module's
+//! tests.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
-
 use crate::algorithm::{Algorithm, SIGNATURE_HASH_METHODS};
-use crate::certificate::CertificatePolicy;
 use crate::encoding::python_b64decode;
-use crate::error::Error;
-use crate::hasher::FileDigests;
+use crate::plan::{DeclaredDigest, Plan, Signature, Verdict};
+use crate::policy::Policy;
+use crate::problem::{shown, Problem, ProblemCode};
 
 /// cursive's property names.
 pub const SIGNATURE: &str = "img_signature";
@@ -43,210 +40,6 @@ pub const MAX_SIGNATURE_LEN: usize = 16 * 1024;
 /// itself stores values of a megabyte and more; the guard refuses such a
 /// value before decoding, parsing or copying it.
 pub const MAX_PROPERTY_LEN: usize = 1024;
-
-/// What the operator configured, as plain data. The Python layer builds it
-/// from the `[import_guard]` options and the installed cursive.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Policy {
-    /// Refuse images without a complete signature.
-    pub require_signature: bool,
-    /// Properties that must be present and non-empty when a signature is required.
-    pub required_signature_properties: Vec<String>,
-    /// Key types the installed cursive can verify.
-    pub supported_key_types: Vec<String>,
-    /// Key types the operator allows; empty means every supported one.
-    pub allowed_key_types: Vec<String>,
-    /// Refuse images without a declared digest.
-    pub require_hash: bool,
-    /// Property naming the declared digest's algorithm.
-    pub hash_algo_property: String,
-    /// Property holding the declared digest as hex.
-    pub hash_value_property: String,
-    /// Algorithms a declared digest may use.
-    pub allowed_hash_algorithms: Vec<Algorithm>,
-    /// Roles whose imports need no signature (a declared digest still counts).
-    pub exempt_roles: Vec<String>,
-    /// Extra digests to compute in the same pass (Glance's own
-    /// `hashing_algorithm`, for the log). Names the registry does not know
-    /// are skipped: they are Glance's business, not a reason to refuse.
-    pub also_compute: Vec<String>,
-    /// Rules for the signing certificate, stricter than cursive's.
-    pub certificate: CertificatePolicy,
-}
-
-impl Policy {
-    /// Checks the policy's own consistency.
-    pub fn validate(&self) -> Result<(), Error> {
-        if self.hash_algo_property.is_empty() || self.hash_value_property.is_empty() {
-            return Err(Error::Policy(
-                "hash_algo_property and hash_value_property must not be empty".into(),
-            ));
-        }
-        if self.hash_algo_property == self.hash_value_property {
-            return Err(Error::Policy(format!(
-                "hash_algo_property and hash_value_property are both {:?}",
-                self.hash_algo_property
-            )));
-        }
-        let unknown: Vec<&str> = self
-            .allowed_key_types
-            .iter()
-            .filter(|k| !self.supported_key_types.contains(k))
-            .map(String::as_str)
-            .collect();
-        if !unknown.is_empty() {
-            return Err(Error::Policy(format!(
-                "allowed_key_types names {} which the installed cursive cannot verify (it supports {})",
-                unknown.join(", "),
-                self.supported_key_types.join(", ")
-            )));
-        }
-        Ok(())
-    }
-
-    fn allowed_key_types(&self) -> &[String] {
-        if self.allowed_key_types.is_empty() {
-            &self.supported_key_types
-        } else {
-            &self.allowed_key_types
-        }
-    }
-}
-
-/// A stable code for each kind of problem; tests and tools match on these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProblemCode {
-    /// A required signature property is absent or empty.
-    MissingSignatureProperty,
-    /// `img_signature_hash_method` is not one of cursive's four.
-    UnknownSignatureHashMethod,
-    /// `img_signature_key_type` is not one the installed cursive verifies.
-    UnknownSignatureKeyType,
-    /// `img_signature_key_type` is supported but not allowed by the operator.
-    DisallowedSignatureKeyType,
-    /// `img_signature` is not base64 to cursive's decoder.
-    BadSignatureEncoding,
-    /// `img_signature` decodes to nothing.
-    EmptySignature,
-    /// `img_signature_certificate_uuid` is not a usable key-manager id.
-    BadCertificateId,
-    /// Only one of the declared-digest properties is set.
-    IncompleteDeclaredDigest,
-    /// No declared digest although the operator requires one.
-    MissingDeclaredDigest,
-    /// The declared algorithm is not one the guard knows.
-    UnknownHashAlgorithm,
-    /// The declared algorithm is known but not allowed.
-    DisallowedHashAlgorithm,
-    /// The declared value is not hex of the algorithm's digest length.
-    BadHashValue,
-    /// The staged bytes do not have the declared digest.
-    DigestMismatch,
-    /// The signature does not verify over the staged bytes.
-    SignatureMismatch,
-    /// The signing certificate cannot be had or does not fit the key type.
-    CertificateUnusable,
-    /// The signing certificate is past its validity dates.
-    CertificateExpired,
-    /// The signing certificate is not valid yet.
-    CertificateNotYetValid,
-    /// The signing certificate does not chain to a trusted certificate.
-    CertificateUntrusted,
-    /// An EC key's curve is not the one `img_signature_key_type` names.
-    CurveMismatch,
-    /// The RSA key is smaller than the operator allows.
-    KeyTooSmall,
-    /// The staged data cannot be read.
-    StagedDataUnreadable,
-    /// The staged data changed while the guard read it.
-    StagedDataChanged,
-    /// A property the guard reads is longer than it accepts.
-    PropertyTooLong,
-    /// The guard's own configuration is invalid (the operator must act).
-    GuardMisconfigured,
-    /// The guard failed unexpectedly (a bug, or a library it calls
-    /// raised); the glance-api log has the details.
-    GuardFailed,
-}
-
-/// One reason to refuse an import.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    pub code: ProblemCode,
-    /// The image property at fault, if one is.
-    pub property: Option<String>,
-    /// A sentence for the user: what is wrong and what to do.
-    pub message: String,
-}
-
-impl Problem {
-    fn new(code: ProblemCode, property: &str, message: String) -> Self {
-        Problem {
-            code,
-            property: Some(property.to_owned()),
-            message,
-        }
-    }
-}
-
-/// The digest the uploader declared, normalised to lower-case hex.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeclaredDigest {
-    pub algorithm: Algorithm,
-    pub value: String,
-    /// The property it came from, for messages.
-    pub property: String,
-}
-
-/// A signature that passed every property rule, ready to verify.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Signature {
-    /// The digest the signature is made over (from the hash method).
-    pub hash: Algorithm,
-    pub hash_method: String,
-    pub key_type: String,
-    pub certificate_id: String,
-    /// The decoded signature bytes.
-    #[serde(with = "serde_bytes")]
-    pub signature: Vec<u8>,
-}
-
-/// What the one pass over the staged bytes must produce.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Plan {
-    /// Every digest to compute, each once.
-    pub algorithms: Vec<Algorithm>,
-    pub declared: Option<DeclaredDigest>,
-    pub signature: Option<Signature>,
-}
-
-/// The outcome of checking the properties.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verdict {
-    /// Empty when the properties pass.
-    pub problems: Vec<Problem>,
-    /// False when the import's roles exempt it (or signatures are not required).
-    pub signature_required: bool,
-    pub plan: Plan,
-}
-
-/// A property value as shown in messages: quoted, escaped, and cut short so a
-/// 64 KiB value cannot flood a message or a log line.
-fn shown(value: &str) -> String {
-    const MAX: usize = 64;
-    let mut out: String = value
-        .chars()
-        .take(MAX)
-        .collect::<String>()
-        .escape_debug()
-        .to_string();
-    if value.chars().count() > MAX {
-        out.push_str("...");
-    }
-    format!("'{out}'")
-}
 
 /// The value of `name` if it is present and not empty or blank.
 fn present<'a>(properties: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
@@ -331,9 +124,11 @@ pub fn check_properties(
         }
     }
 
+    let read_data = problems.is_empty() || declared.is_some();
     Verdict {
         problems,
         signature_required,
+        read_data,
         plan: Plan {
             algorithms: algorithms.into_iter().collect(),
             declared,
@@ -588,83 +383,5 @@ fn allowed_names(policy: &Policy) -> String {
         .join(", ")
 }
 
-/// Compares the declared digest with what the pass computed, in constant
-/// time. Returns the problems (at most one today).
-pub fn check_digests(plan: &Plan, digests: &FileDigests) -> Vec<Problem> {
-    let Some(declared) = &plan.declared else {
-        return Vec::new();
-    };
-    let Some(actual) = digests.digests.get(&declared.algorithm) else {
-        // The plan asked for it, so the pass computed it; a caller that
-        // passes other digests gets a refusal, never a silent pass.
-        return vec![Problem::new(
-            ProblemCode::DigestMismatch,
-            &declared.property,
-            format!(
-                "the {} digest of the data was not computed",
-                declared.algorithm
-            ),
-        )];
-    };
-    // `value` was checked to be hex of the right length when the plan was made.
-    let expected = hex::decode(&declared.value).unwrap_or_default();
-    if bool::from(expected.ct_eq(actual)) {
-        return Vec::new();
-    }
-    vec![Problem::new(
-        ProblemCode::DigestMismatch,
-        &declared.property,
-        format!(
-            "the image data does not match {}: its {} digest is {}, not the declared {} (the data is {} bytes)",
-            declared.property,
-            declared.algorithm,
-            hex::encode(actual),
-            declared.value,
-            digests.bytes
-        ),
-    )]
-}
-
-/// "a", "a and b", "a, b and c".
-fn and_list(items: &[&str]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => (*one).to_owned(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    }
-}
-
-/// The one message a refused import gets: the image id, then every problem
-/// numbered, missing signature properties folded into one sentence.
-pub fn refusal_message(image_id: &str, problems: &[Problem]) -> String {
-    let mut reasons = Vec::new();
-    let missing: Vec<&Problem> = problems
-        .iter()
-        .filter(|p| p.code == ProblemCode::MissingSignatureProperty)
-        .collect();
-    if !missing.is_empty() {
-        let messages: Vec<&str> = missing.iter().map(|p| p.message.as_str()).collect();
-        reasons.push(format!(
-            "this cloud imports only signed images, and {}",
-            and_list(&messages)
-        ));
-    }
-    reasons.extend(
-        problems
-            .iter()
-            .filter(|p| p.code != ProblemCode::MissingSignatureProperty)
-            .map(|p| p.message.trim_end_matches('.').to_owned()),
-    );
-    let numbered: Vec<String> = reasons
-        .iter()
-        .enumerate()
-        .map(|(i, r)| format!("({}) {r}", i + 1))
-        .collect();
-    format!(
-        "Image {image_id} was not imported: {}. Fix what is named and import again.",
-        numbered.join("; ")
-    )
-}
-
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

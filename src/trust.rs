@@ -21,10 +21,11 @@
 //!   CA with `pathLenConstraint` 0 may issue the signing certificate
 //!   directly. A CA without the constraint allows any length.
 //!
-//! Why the guard does not call cursive: cursive 0.2.3 and 0.2.4, which
-//! every maintained OpenStack release pins, compare `path_length <
-//! chain_length` without checking for `None`, and so raise `TypeError` for
-//! any CA certificate without a pathLenConstraint (the common case).
+//! Why the guard does not call cursive: cursive before 0.3.1 (0.2.3 in the
+//! 2024.1 to 2026.1 upper-constraints, 0.3.0 in master's) compares
+//! `path_length < chain_length` without checking for `None`, and so raises
+//! `TypeError` for any CA certificate without a pathLenConstraint (the
+//! common case).
 //! Where the fixed cursive would loop forever (two trusted CAs that issued
 //! each other), the guard refuses the chain instead.
 
@@ -32,7 +33,7 @@ use openssl::x509::X509;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::x509::X509Name;
 
-use crate::rules::{Problem, ProblemCode};
+use crate::problem::{Problem, ProblemCode};
 
 /// Longest chain followed, the signing certificate included.
 pub const MAX_CHAIN_LENGTH: usize = 16;
@@ -209,14 +210,15 @@ pub fn check_trust(
         Ok(certificate) => chain_failure(&certificate, trusted, now),
     };
     reason
-        .map(|reason| Problem {
-            code: ProblemCode::CertificateUntrusted,
-            property: None,
-            message: format!(
-                "the signing certificate {certificate_id} is not trusted on this cloud: {}; \
-                 sign with a certificate issued by a CA the cloud trusts",
-                reason.trim_end_matches('.')
-            ),
+        .map(|reason| {
+            Problem::general(
+                ProblemCode::CertificateUntrusted,
+                format!(
+                    "the signing certificate {certificate_id} is not trusted on this cloud: {}; \
+                     sign with a certificate issued by a CA the cloud trusts",
+                    reason.trim_end_matches('.')
+                ),
+            )
         })
         .into_iter()
         .collect()

@@ -2,7 +2,7 @@
 //! unparsable is reported as unusable.
 #![no_main]
 
-use glance_import_guard::rules::Signature;
+use glance_import_guard::Signature;
 use glance_import_guard::{check_certificate, Algorithm, CertificatePolicy, ProblemCode};
 use libfuzzer_sys::fuzz_target;
 

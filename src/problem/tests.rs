@@ -1,0 +1,56 @@
+use super::*;
+use ProblemCode::*;
+
+#[test]
+fn problem_codes_serialize_as_their_table_entry() {
+    let json =
+        serde_json::to_value(Problem::general(MissingSignatureProperty, "m".into())).unwrap();
+    assert_eq!(json["code"], "missing-signature-property");
+    for code in ProblemCode::ALL {
+        let json = serde_json::to_value(code).unwrap();
+        assert_eq!(json, code.as_str());
+        assert_eq!(serde_json::from_value::<ProblemCode>(json).unwrap(), *code);
+        assert_eq!(ProblemCode::from_code(code.as_str()), Some(*code));
+    }
+    assert_eq!(ProblemCode::from_code("no-such-code"), None);
+}
+
+#[test]
+fn codes_are_unique_kebab_case() {
+    let mut seen = std::collections::BTreeSet::new();
+    for code in ProblemCode::ALL {
+        let s = code.as_str();
+        assert!(seen.insert(s), "{s} twice");
+        assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{s}");
+    }
+}
+
+fn problem(code: ProblemCode, message: &str) -> Problem {
+    Problem::general(code, message.into())
+}
+
+#[test]
+fn refusal_message_folds_missing_properties_and_numbers_the_rest() {
+    let problems = [
+        problem(MissingSignatureProperty, "img_signature is missing"),
+        problem(UnknownSignatureHashMethod, "hash method is odd."),
+        problem(MissingSignatureProperty, "img_signature_key_type is empty"),
+        problem(
+            MissingSignatureProperty,
+            "img_signature_certificate_uuid is missing",
+        ),
+        problem(DigestMismatch, "data does not match"),
+    ];
+    assert_eq!(
+        refusal_message("42", &problems),
+        "Image 42 was not imported: (1) this cloud imports only signed images, and \
+         img_signature is missing, img_signature_key_type is empty and \
+         img_signature_certificate_uuid is missing; (2) hash method is odd; \
+         (3) data does not match. Fix what is named and import again."
+    );
+    assert_eq!(
+        refusal_message("42", &problems[3..4]),
+        "Image 42 was not imported: (1) this cloud imports only signed images, and \
+         img_signature_certificate_uuid is missing. Fix what is named and import again."
+    );
+}
