@@ -2,9 +2,12 @@
 //!
 //! Thin by design: each function converts its arguments (plain Python data,
 //! through serde where it is structured), calls the core, and converts the
-//! result or error back. No rule lives here. Errors arrive in Python as
-//! `GuardError` subclasses or `ValueError`; a panic in the core is caught at
-//! this boundary and becomes a `GuardError` too, never a `PanicException`.
+//! result or error back. No rule lives here. `Guard` is the core's guard,
+//! built once from a policy. Errors: `PolicyError` only for a bad policy
+//! (the operator's options); `TypeError`/`ValueError` for a caller's bad
+//! arguments; `StagedFileError` for an unreadable file; `GuardError` for
+//! the rest. A panic in the core is caught at this boundary and becomes a
+//! `GuardError` too, never a `PanicException`.
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -17,11 +20,12 @@ use pyo3::types::{PyBytes, PyDict};
 use pythonize::{depythonize, pythonize};
 
 use crate::algorithm::{Algorithm, SIGNATURE_HASH_METHODS};
-use crate::certificate;
 use crate::encoding::python_b64decode;
+use crate::guard;
 use crate::hasher::{self, HashOptions};
-use crate::rules::{self, Plan, Policy, Problem, Signature};
-use crate::trust;
+use crate::plan::{Plan, Signature};
+use crate::policy::Policy;
+use crate::problem::{refusal_message as message_of_refusal, Problem, ProblemCode};
 use crate::Error;
 
 create_exception!(
@@ -51,7 +55,9 @@ create_exception!(
 
 fn to_py(error: Error) -> PyErr {
     match error {
-        Error::UnknownAlgorithm(_) => PyValueError::new_err(error.to_string()),
+        Error::UnknownAlgorithm { .. } | Error::Argument(_) => {
+            PyValueError::new_err(error.to_string())
+        }
         Error::Io { .. } | Error::NotARegularFile { .. } => {
             StagedFileError::new_err(error.to_string())
         }
@@ -83,20 +89,33 @@ fn parse_algorithms(names: &[String]) -> PyResult<Vec<Algorithm>> {
         .collect()
 }
 
-fn options(chunk_size: Option<usize>, threads: Option<usize>) -> PyResult<HashOptions> {
-    let mut options = match chunk_size {
-        None => HashOptions::default(),
-        Some(n) => HashOptions::with_chunk_size(n).map_err(to_py)?,
-    };
-    options.threads = threads.unwrap_or(0);
-    Ok(options)
+fn options(chunk_size: Option<usize>, threads: usize) -> PyResult<HashOptions> {
+    HashOptions::new(chunk_size.unwrap_or(hasher::DEFAULT_CHUNK_SIZE), threads).map_err(to_py)
 }
 
-fn depythonize_as<'py, T: serde::de::DeserializeOwned>(
-    value: &Bound<'py, PyAny>,
-    what: &str,
-) -> PyResult<T> {
-    depythonize(value).map_err(|e| PolicyError::new_err(format!("invalid {what}: {e}")))
+/// A caller's structured argument (a plan, a signature, problems): a
+/// malformed one is the caller's bug, a `ValueError`.
+fn argument<T: serde::de::DeserializeOwned>(value: &Bound<'_, PyAny>, what: &str) -> PyResult<T> {
+    depythonize(value).map_err(|e| PyValueError::new_err(format!("invalid {what}: {e}")))
+}
+
+/// The operator's policy: a malformed one is a `PolicyError`.
+fn policy_of(value: &Bound<'_, PyAny>) -> PyResult<Policy> {
+    depythonize(value).map_err(|e| PolicyError::new_err(format!("invalid policy: {e}")))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn hexes(digests: &hasher::FileDigests) -> BTreeMap<&'static str, String> {
+    digests
+        .digests
+        .iter()
+        .map(|(a, d)| (a.name(), hex::encode(d)))
+        .collect()
 }
 
 /// The names of every digest algorithm the core computes.
@@ -114,148 +133,62 @@ fn signature_hash_methods() -> BTreeMap<&'static str, &'static str> {
         .collect()
 }
 
-/// Hashes the file at `path` once with every algorithm, on up to `threads`
-/// threads (None or 0: one per core); the GIL is released for the whole
-/// pass. Returns {name: lower-case hex}.
+/// Every problem code, in the core's order.
 #[pyfunction]
-#[pyo3(signature = (path, algorithms, chunk_size=None, threads=None))]
+fn problem_codes() -> Vec<&'static str> {
+    ProblemCode::ALL.iter().map(|c| c.as_str()).collect()
+}
+
+/// A problem found by a caller (a signature that does not verify, a
+/// certificate the key manager cannot serve). ValueError for an unknown
+/// code.
+#[pyfunction]
+#[pyo3(signature = (code, message, *, property=None))]
+fn problem<'py>(
+    py: Python<'py>,
+    code: &str,
+    message: String,
+    property: Option<String>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let code = ProblemCode::from_code(code).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "unknown problem code {code:?} (see problem_codes())"
+        ))
+    })?;
+    Ok(pythonize(
+        py,
+        &Problem {
+            code,
+            property,
+            message,
+        },
+    )?)
+}
+
+/// Hashes the file at `path` once with every algorithm, on up to `threads`
+/// threads; the GIL is released for the whole pass. Returns {name: hex}.
+#[pyfunction]
+#[pyo3(signature = (path, algorithms, *, chunk_size=None, threads=hasher::AUTO_THREADS))]
 fn hash_file(
     py: Python<'_>,
     path: PathBuf,
     algorithms: Vec<String>,
     chunk_size: Option<usize>,
-    threads: Option<usize>,
+    threads: usize,
 ) -> PyResult<BTreeMap<&'static str, String>> {
     let algorithms = parse_algorithms(&algorithms)?;
     let options = options(chunk_size, threads)?;
     let digests = py.allow_threads(|| {
         guarded(|| hasher::hash_file(&path, &algorithms, &options).map_err(to_py))
     })?;
-    Ok(digests
-        .digests
-        .iter()
-        .map(|(a, d)| (a.name(), hex::encode(d)))
-        .collect())
-}
-
-/// Raises `PolicyError` if `policy` is malformed or inconsistent.
-#[pyfunction]
-fn validate_policy(policy: &Bound<'_, PyAny>) -> PyResult<()> {
-    let policy: Policy = depythonize_as(policy, "policy")?;
-    guarded(|| policy.validate().map_err(to_py))
-}
-
-/// Checks image properties against the policy for an import by `roles`.
-/// Returns the verdict: {"problems": [...], "signature_required": bool,
-/// "plan": {...}}.
-#[pyfunction]
-fn check_properties<'py>(
-    py: Python<'py>,
-    properties: BTreeMap<String, String>,
-    policy: &Bound<'py, PyAny>,
-    roles: Vec<String>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let policy: Policy = depythonize_as(policy, "policy")?;
-    guarded(|| {
-        policy.validate().map_err(to_py)?;
-        let verdict = rules::check_properties(&properties, &policy, &roles);
-        Ok(pythonize(py, &verdict)?)
-    })
-}
-
-/// Hashes the staged file as `plan` says (GIL released) and compares the
-/// declared digest in constant time. Returns {"bytes": int, "digests":
-/// {name: hex}, "problems": [...]}.
-#[pyfunction]
-#[pyo3(signature = (path, plan, chunk_size=None, threads=None))]
-fn check_file<'py>(
-    py: Python<'py>,
-    path: PathBuf,
-    plan: &Bound<'py, PyAny>,
-    chunk_size: Option<usize>,
-    threads: Option<usize>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let plan: Plan = depythonize_as(plan, "plan")?;
-    let options = options(chunk_size, threads)?;
-    let (digests, problems) = py.allow_threads(|| {
-        guarded(|| {
-            let digests = hasher::hash_file(&path, &plan.algorithms, &options).map_err(to_py)?;
-            let problems = rules::check_digests(&plan, &digests);
-            Ok((digests, problems))
-        })
-    })?;
-    let result = PyDict::new(py);
-    result.set_item("bytes", digests.bytes)?;
-    let hexes: BTreeMap<&str, String> = digests
-        .digests
-        .iter()
-        .map(|(a, d)| (a.name(), hex::encode(d)))
-        .collect();
-    result.set_item("digests", hexes)?;
-    result.set_item("problems", pythonize(py, &problems)?)?;
-    Ok(result.into_any())
-}
-
-/// Checks the signing certificate (DER) for `signature` (the plan's) against
-/// the policy's certificate rules, at `now` (seconds since the epoch;
-/// default: the current time). Returns the problems.
-#[pyfunction]
-#[pyo3(signature = (certificate, signature, policy, now=None))]
-fn check_certificate<'py>(
-    py: Python<'py>,
-    certificate: &[u8],
-    signature: &Bound<'py, PyAny>,
-    policy: &Bound<'py, PyAny>,
-    now: Option<i64>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let signature: Signature = depythonize_as(signature, "signature")?;
-    let policy: Policy = depythonize_as(policy, "policy")?;
-    let now = now.unwrap_or_else(unix_now);
-    guarded(|| {
-        let problems =
-            certificate::check_certificate(certificate, &signature, &policy.certificate, now);
-        Ok(pythonize(py, &problems)?)
-    })
-}
-
-/// Whether `certificate` (DER) chains to one of `trusted`, a list of
-/// (id, DER) pairs, at `now` (seconds since the epoch; default: the
-/// current time), as cursive 0.3.1's `verify_certificate` decides with
-/// Nova's settings. Returns the problems (empty: trusted).
-#[pyfunction]
-#[pyo3(signature = (certificate, certificate_id, trusted, now=None))]
-fn check_trust<'py>(
-    py: Python<'py>,
-    certificate: &[u8],
-    certificate_id: &str,
-    trusted: Vec<(String, Vec<u8>)>,
-    now: Option<i64>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let now = now.unwrap_or_else(unix_now);
-    let problems = py.allow_threads(|| {
-        guarded(|| {
-            Ok(trust::check_trust(
-                certificate,
-                certificate_id,
-                &trusted,
-                now,
-            ))
-        })
-    })?;
-    Ok(pythonize(py, &problems)?)
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    Ok(hexes(&digests))
 }
 
 /// The message of a refused import: the image id and every problem.
 #[pyfunction]
 fn refusal_message(image_id: &str, problems: &Bound<'_, PyAny>) -> PyResult<String> {
-    let problems: Vec<Problem> = depythonize_as(problems, "problems")?;
-    guarded(|| Ok(rules::refusal_message(image_id, &problems)))
+    let problems: Vec<Problem> = argument(problems, "problems")?;
+    guarded(|| Ok(message_of_refusal(image_id, &problems)))
 }
 
 /// Decodes `value` exactly as cursive decodes `img_signature` (Python's
@@ -264,6 +197,110 @@ fn refusal_message(image_id: &str, problems: &Bound<'_, PyAny>) -> PyResult<Stri
 fn b64decode<'py>(py: Python<'py>, value: &str) -> PyResult<Bound<'py, PyBytes>> {
     let bytes = python_b64decode(value).map_err(|e| PyValueError::new_err(format!("value {e}")))?;
     Ok(PyBytes::new(py, &bytes))
+}
+
+/// The guard: a policy validated once (`PolicyError` if it is bad), and the
+/// checks every caller makes with it.
+#[pyclass(frozen, module = "glance_import_guard._core")]
+struct Guard {
+    inner: guard::Guard,
+}
+
+#[pymethods]
+impl Guard {
+    #[new]
+    fn new(policy: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let policy = policy_of(policy)?;
+        let inner = guarded(|| guard::Guard::new(policy).map_err(to_py))?;
+        Ok(Guard { inner })
+    }
+
+    /// The validated policy.
+    #[getter]
+    fn policy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(pythonize(py, self.inner.policy())?)
+    }
+
+    /// Every problem of the image properties for an import by `roles`, and
+    /// the plan for the pass.
+    fn check_properties<'py>(
+        &self,
+        py: Python<'py>,
+        properties: BTreeMap<String, String>,
+        roles: Vec<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let verdict = guarded(|| Ok(self.inner.check_properties(&properties, &roles)))?;
+        Ok(pythonize(py, &verdict)?)
+    }
+
+    /// Hashes the staged file as `plan` says (GIL released) and compares
+    /// the declared digest in constant time.
+    #[pyo3(signature = (path, plan, *, chunk_size=None, threads=hasher::AUTO_THREADS))]
+    fn check_file<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        plan: &Bound<'py, PyAny>,
+        chunk_size: Option<usize>,
+        threads: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let plan: Plan = argument(plan, "plan")?;
+        let options = options(chunk_size, threads)?;
+        let verdict = py.allow_threads(|| {
+            guarded(|| self.inner.check_file(&path, &plan, &options).map_err(to_py))
+        })?;
+        let result = PyDict::new(py);
+        match &verdict.digests {
+            Some(d) => {
+                result.set_item("bytes", d.bytes)?;
+                result.set_item("digests", hexes(d))?;
+            }
+            None => {
+                result.set_item("bytes", py.None())?;
+                result.set_item("digests", PyDict::new(py))?;
+            }
+        }
+        result.set_item("problems", pythonize(py, &verdict.problems)?)?;
+        Ok(result.into_any())
+    }
+
+    /// The policy's rules on the DER signing certificate of `signature`
+    /// (the plan's), at `now` (seconds since the epoch; default: now).
+    #[pyo3(signature = (certificate, signature, *, now=None))]
+    fn check_certificate<'py>(
+        &self,
+        py: Python<'py>,
+        certificate: &[u8],
+        signature: &Bound<'py, PyAny>,
+        now: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let signature: Signature = argument(signature, "signature")?;
+        let now = now.unwrap_or_else(unix_now);
+        let problems = guarded(|| Ok(self.inner.check_certificate(certificate, &signature, now)))?;
+        Ok(pythonize(py, &problems)?)
+    }
+
+    /// Whether the DER `certificate` chains to one of `trusted` ((id, DER)
+    /// pairs), at `now` (default: now).
+    #[pyo3(signature = (certificate, certificate_id, trusted, *, now=None))]
+    fn check_trust<'py>(
+        &self,
+        py: Python<'py>,
+        certificate: &[u8],
+        certificate_id: &str,
+        trusted: Vec<(String, Vec<u8>)>,
+        now: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let now = now.unwrap_or_else(unix_now);
+        let problems = py.allow_threads(|| {
+            guarded(|| {
+                Ok(self
+                    .inner
+                    .check_trust(certificate, certificate_id, &trusted, now))
+            })
+        })?;
+        Ok(pythonize(py, &problems)?)
+    }
 }
 
 #[pymodule]
@@ -280,15 +317,19 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_CHUNK_SIZE", hasher::DEFAULT_CHUNK_SIZE)?;
     m.add("MIN_CHUNK_SIZE", hasher::MIN_CHUNK_SIZE)?;
     m.add("MAX_CHUNK_SIZE", hasher::MAX_CHUNK_SIZE)?;
+    m.add("AUTO_THREADS", hasher::AUTO_THREADS)?;
+    m.add(
+        "SIGNATURE_PROPERTIES",
+        crate::rules::SIGNATURE_PROPERTIES.to_vec(),
+    )?;
+    m.add("MAX_THREADS", hasher::MAX_THREADS)?;
+    m.add_class::<Guard>()?;
     m.add_function(wrap_pyfunction!(algorithms, m)?)?;
-    m.add_function(wrap_pyfunction!(check_trust, m)?)?;
     m.add_function(wrap_pyfunction!(signature_hash_methods, m)?)?;
+    m.add_function(wrap_pyfunction!(problem_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(problem, m)?)?;
     m.add_function(wrap_pyfunction!(hash_file, m)?)?;
-    m.add_function(wrap_pyfunction!(validate_policy, m)?)?;
-    m.add_function(wrap_pyfunction!(check_properties, m)?)?;
-    m.add_function(wrap_pyfunction!(check_file, m)?)?;
-    m.add_function(wrap_pyfunction!(b64decode, m)?)?;
     m.add_function(wrap_pyfunction!(refusal_message, m)?)?;
-    m.add_function(wrap_pyfunction!(check_certificate, m)?)?;
+    m.add_function(wrap_pyfunction!(b64decode, m)?)?;
     Ok(())
 }

@@ -1,12 +1,26 @@
-"""Type stub for the Rust extension module (src/python.rs)."""
+"""Type stub for the Rust extension module (src/python.rs).
+
+Errors: ``PolicyError`` only for a bad policy (the operator's options);
+``TypeError``/``ValueError`` for a caller's bad arguments;
+``StagedFileError`` for a file ``hash_file`` cannot read; ``GuardError``
+for the rest (a failing digest library, a bug). No other exception, and
+never a panic, crosses the boundary.
+"""
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypedDict
+from typing import Any, Final, Literal, TypedDict, final
 
-DEFAULT_CHUNK_SIZE: int
-MIN_CHUNK_SIZE: int
-MAX_CHUNK_SIZE: int
+DEFAULT_CHUNK_SIZE: Final[int]
+"""Bytes per read when ``chunk_size`` is None (1 MiB)."""
+MIN_CHUNK_SIZE: Final[int]
+MAX_CHUNK_SIZE: Final[int]
+AUTO_THREADS: Final[int]
+"""``threads`` value meaning one thread per available core (0)."""
+MAX_THREADS: Final[int]
+"""Most threads a pass may be given."""
+SIGNATURE_PROPERTIES: Final[list[str]]
+"""cursive's four signature properties, in its order."""
 
 class GuardError(Exception):
     """Base class of every error raised by the core."""
@@ -91,52 +105,146 @@ class Plan(TypedDict):
 class Verdict(TypedDict):
     problems: list[Problem]
     signature_required: bool
+    read_data: bool
     plan: Plan
 
 class FileVerdict(TypedDict):
-    bytes: int
+    bytes: int | None
     digests: dict[str, str]
     problems: list[Problem]
 
-def algorithms() -> list[str]: ...
-def signature_hash_methods() -> dict[str, str]: ...
+def algorithms() -> list[str]:
+    """The names of every digest algorithm the core computes (hashlib's
+    names, plus blake3)."""
+
+def signature_hash_methods() -> dict[str, str]:
+    """cursive's ``img_signature_hash_method`` values and the algorithm
+    each means, e.g. ``{"SHA-256": "sha256", ...}``."""
+
+def problem_codes() -> list[ProblemCode]:
+    """Every problem code, in the core's order. The README and this stub
+    are held to this list by the tests."""
+
+def problem(code: ProblemCode, message: str, *,
+            property: str | None = None) -> Problem:
+    """A problem a caller found (a signature that does not verify, a key
+    manager that cannot serve a certificate).
+
+    Raises:
+        ValueError: ``code`` is not one of :func:`problem_codes`.
+    """
+
 def hash_file(
     path: str | os.PathLike[str],
     algorithms: Sequence[str],
+    *,
     chunk_size: int | None = None,
-    threads: int | None = None,
-) -> dict[str, str]: ...
-def validate_policy(policy: Policy | Mapping[str, Any]) -> None: ...
-def check_properties(
-    properties: Mapping[str, str],
-    policy: Policy | Mapping[str, Any],
-    roles: Sequence[str],
-) -> Verdict: ...
-def check_file(
-    path: str | os.PathLike[str],
-    plan: Plan | Mapping[str, Any],
-    chunk_size: int | None = None,
-    threads: int | None = None,
-) -> FileVerdict: ...
-def b64decode(value: str) -> bytes: ...
-def check_certificate(
-    certificate: bytes,
-    signature: Signature | Mapping[str, Any],
-    policy: Policy | Mapping[str, Any],
-    now: int | None = None,
-) -> list[Problem]: ...
-def check_trust(
-    certificate: bytes,
-    certificate_id: str,
-    trusted: Sequence[tuple[str, bytes]],
-    now: int | None = None,
-) -> list[Problem]:
-    """Whether the DER ``certificate`` chains to one of ``trusted`` ((id,
-    DER) pairs from the key manager) at ``now`` (seconds since the epoch;
-    default: now), with the semantics of cursive 0.3.1's
-    ``verify_certificate`` as Nova calls it (dates, CA extensions, path
-    lengths). Returns ``[]`` when trusted, else one
-    ``certificate-untrusted`` problem. Unusable trusted certificates are
-    skipped with a WARNING log record."""
+    threads: int = ...,
+) -> dict[str, str]:
+    """Reads ``path`` once and returns ``{algorithm: lower-case hex}`` for
+    every algorithm. The GIL is released for the whole pass.
 
-def refusal_message(image_id: str, problems: Sequence[Problem]) -> str: ...
+    Args:
+        chunk_size: bytes per read, MIN_CHUNK_SIZE..MAX_CHUNK_SIZE (None:
+            DEFAULT_CHUNK_SIZE).
+        threads: most hashing threads, up to MAX_THREADS (AUTO_THREADS: one
+            per core).
+
+    Raises:
+        ValueError: an unknown algorithm, or an argument out of bounds.
+        StagedFileError: the path is not a readable regular file.
+        StagedFileChanged: the file changed while it was read.
+        GuardError: the digest library failed.
+    """
+
+def refusal_message(image_id: str, problems: Sequence[Problem]) -> str:
+    """The message of a refused import: the image id and every problem,
+    numbered, missing signature properties folded into one sentence.
+
+    Raises:
+        ValueError: a problem is malformed or has an unknown code.
+    """
+
+def b64decode(value: str) -> bytes:
+    """Decodes ``value`` as cursive decodes ``img_signature`` (Python's
+    lenient ``base64.b64decode``).
+
+    Raises:
+        ValueError: saying why it is not base64.
+    """
+
+@final
+class Guard:
+    """The guard: a policy validated once, and every check the plugin, the
+    CLI and the other callers make with it."""
+
+    def __init__(self, policy: Policy | Mapping[str, Any]) -> None:
+        """Raises:
+            PolicyError: the policy is malformed or inconsistent (e.g. it
+                allows a key type the installed cursive cannot verify).
+        """
+
+    @property
+    def policy(self) -> Policy:
+        """The validated policy."""
+
+    def check_properties(self, properties: Mapping[str, str],
+                         roles: Sequence[str]) -> Verdict:
+        """Every problem of an image's properties for an import by
+        ``roles``, all at once, and the plan for the pass over its bytes.
+        ``read_data`` says whether the pass can add anything (False: the
+        properties alone refuse the image and no digest was declared).
+
+        Raises:
+            TypeError: a property name or value is not a string.
+        """
+
+    def check_file(
+        self,
+        path: str | os.PathLike[str],
+        plan: Plan | Mapping[str, Any],
+        *,
+        chunk_size: int | None = None,
+        threads: int = ...,
+    ) -> FileVerdict:
+        """Reads the staged file once as ``plan`` says (GIL released) and
+        compares the declared digest in constant time. A file that cannot
+        be read, or that changed while read, is a problem
+        (``staged-data-unreadable``, ``staged-data-changed``) with
+        ``bytes`` None, logged at ERROR with the path.
+
+        Raises:
+            ValueError: a malformed plan, or an argument out of bounds.
+            GuardError: the digest library failed.
+        """
+
+    def check_certificate(
+        self,
+        certificate: bytes,
+        signature: Signature | Mapping[str, Any],
+        *,
+        now: int | None = None,
+    ) -> list[Problem]:
+        """The policy's certificate rules (curve, dates, RSA key size) on
+        the DER signing certificate of ``signature`` (the plan's), at
+        ``now`` (seconds since the epoch; default: now).
+
+        Raises:
+            ValueError: a malformed signature.
+        """
+
+    def check_trust(
+        self,
+        certificate: bytes,
+        certificate_id: str,
+        trusted: Sequence[tuple[str, bytes]],
+        *,
+        now: int | None = None,
+    ) -> list[Problem]:
+        """Whether the DER ``certificate`` chains to one of ``trusted``
+        ((id, DER) pairs from the key manager) at ``now``, with the
+        semantics of cursive 0.3.1's ``verify_certificate`` as Nova calls
+        it (dates, CA extensions, path lengths). Returns ``[]`` when
+        trusted, else one ``certificate-untrusted`` problem. Unusable
+        trusted certificates are skipped with a WARNING log record.
+        """

@@ -165,39 +165,31 @@ def cmd_check(args):
     with open_or_fail(args.image, "image"):
         pass  # fail early, with a usage error, on an unreadable image
     conf = load_conf(args.config_file)
-    policy = opts.policy(conf)
+    try:
+        guard = opts.guard(conf)
+    except _core.PolicyError as e:
+        raise UsageError(str(e)) from e
     properties = parse_properties(args.property, args.properties_json)
     certificate = (load_certificate(args.certificate)
                    if args.certificate else None)
     trusted = [(path, signature.der(load_certificate(path)))
-               for path in args.trusted_certificate or []]
+               for path in args.trusted_certificate or []] or None
     notes = []
+    if trusted is None and conf.import_guard.trusted_certificate_ids:
+        notes.append("the chain to trusted_certificate_ids was not checked: "
+                     "give the CA certificates with --trusted-certificate")
 
     def verify_signature(sig, digest_hex):
         if certificate is None:
             notes.append("the signature was not verified: give the signing "
                          "certificate with --certificate")
             return []
-        problems = _core.check_certificate(
-            certificate.public_bytes(serialization.Encoding.DER), sig,
-            policy)
-        problems += signature.verify_with_certificate(certificate, sig,
-                                                      digest_hex)
-        if trusted:
-            problems += _core.check_trust(
-                signature.der(certificate), sig["certificate_id"], trusted)
-        elif conf.import_guard.trusted_certificate_ids:
-            notes.append("the chain to trusted_certificate_ids was not "
-                         "checked: give the CA certificates with "
-                         "--trusted-certificate")
-        return problems
+        return signature.verify_signature(guard, certificate, sig,
+                                          digest_hex, trusted)
 
-    try:
-        problems, plan, result = decision.decide(
-            properties, args.image, policy, args.roles.split(",")
-            if args.roles else [], verify_signature)
-    except _core.PolicyError as e:
-        raise UsageError(str(e)) from e
+    problems, plan, result = decision.decide(
+        guard, properties, args.image,
+        args.roles.split(",") if args.roles else [], verify_signature)
     accepted = not problems
     if args.format == "json":
         print(json.dumps({

@@ -15,12 +15,6 @@ from glance_import_guard import _core
 
 GROUP = "import_guard"
 
-SIGNATURE_PROPERTIES = [
-    signature_utils.SIGNATURE,
-    signature_utils.HASH_METHOD,
-    signature_utils.KEY_TYPE,
-    signature_utils.CERT_UUID,
-]
 WEAK_ALGORITHMS = ("md5", "sha1")
 
 import_guard_opts = [
@@ -47,7 +41,7 @@ Related options:
 """),
     cfg.ListOpt(
         "required_signature_properties",
-        default=list(SIGNATURE_PROPERTIES),
+        default=list(_core.SIGNATURE_PROPERTIES),
         help="""
 Image properties that must be present and not empty for an import to count
 as signed.
@@ -263,9 +257,9 @@ Related options:
 """ % (_core.MIN_CHUNK_SIZE, _core.MAX_CHUNK_SIZE)),
     cfg.IntOpt(
         "hash_threads",
-        default=0,
+        default=_core.AUTO_THREADS,
         min=0,
-        max=256,
+        max=_core.MAX_THREADS,
         help="""
 Most threads the guard hashes an image with.
 
@@ -303,6 +297,22 @@ def _glance_hashing_algorithm(conf):
         return conf.hashing_algorithm
     except cfg.NoSuchOptError:
         return None
+
+
+_guard = (None, None)  # (the policy it was built from, the Guard)
+
+
+def guard(conf=cfg.CONF):
+    """The core's ``Guard`` for ``conf``'s options: built (and the policy
+    validated) once, and again only when the options change. Raises
+    ``_core.PolicyError`` when they are inconsistent."""
+    global _guard
+    current = policy(conf)
+    built_from, built = _guard
+    if built_from != current:
+        built = _core.Guard(current)
+        _guard = (current, built)
+    return built
 
 
 def policy(conf=cfg.CONF):

@@ -22,7 +22,6 @@ from taskflow.patterns import linear_flow as lf
 from taskflow.types import failure
 
 from glance_import_guard import _core, decision, opts, signature
-from glance_import_guard.decision import problem
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -30,8 +29,10 @@ opts.register(CONF)
 
 # Import methods whose download task restores the image itself when a later
 # task fails: their revert already sets the status back to queued, moves the
-# stores to failed and deletes the staged data. Setting the status here too
-# would make that revert fail and leave the image locked (GLANCE-FACTS.md).
+# stores to failed and deletes the staged data. NOTE: setting the status here
+# too makes that revert fail ("queued to queued is not allowed") and leaves
+# the import lock in place (glance/async_/flows/_internal_plugins/
+# web_download.py and glance_download.py, the same in glance 28 to 33).
 _SELF_REVERTING_METHODS = ("web-download", "glance-download")
 
 
@@ -53,10 +54,12 @@ def _text(value):
 
 
 def _local_path(uri):
-    if not uri.startswith("file://"):
-        raise _core.StagedFileError(
-            "staged data is at %r, not in a local file" % uri)
-    return uri[len("file://"):]
+    """The staged file's path, or None. NOTE: Glance stages in a file store
+    and hands plugins a ``file://`` URI
+    (glance/async_/flows/api_image_import.py)."""
+    if uri and uri.startswith("file://"):
+        return uri[len("file://"):]
+    return None
 
 
 class GuardImport(task.Task):
@@ -78,40 +81,45 @@ class GuardImport(task.Task):
             properties = {_text(k): _text(v)
                           for k, v in action.image_extra_properties.items()}
         group = CONF.import_guard
-
-        def verify_signature(sig, digest_hex):
-            return signature.verify(self.context, sig, digest_hex, policy,
-                                    group.trusted_certificate_ids)
-
         try:
-            policy = opts.policy(CONF)
-            problems, plan, result = decision.decide(
-                properties, _local_path(file_path), policy,
-                self.context.roles or [], verify_signature,
-                chunk_size=group.hash_chunk_size,
-                threads=group.hash_threads)
-        except (_core.PolicyError, ValueError) as e:
+            guard = opts.guard(CONF)
+        except _core.PolicyError as e:
             LOG.error("import_guard is misconfigured, refusing import of "
                       "image %s: %s", self.image_id, e)
-            self._refuse([problem(
+            self._refuse([_core.problem(
                 "guard-misconfigured",
                 "the import guard is misconfigured; the cloud operator must "
                 "fix [import_guard] in glance-api.conf (see the glance-api "
                 "log)")])
-        except _core.StagedFileError as e:  # the URI is not a file://
+
+        path = _local_path(file_path)
+        if path is None:
             LOG.error("import_guard cannot read the staged data of image "
-                      "%s: %s", self.image_id, e)
-            self._refuse([problem(
+                      "%s: it is at %r, not in a local file", self.image_id,
+                      file_path)
+            self._refuse([_core.problem(
                 "staged-data-unreadable",
-                "the staged image data cannot be read; upload or import it "
-                "again")])
+                "the staged image data cannot be read: it is not in a local "
+                "file; the cloud operator must check the staging store")])
+
+        def verify_signature(sig, digest_hex):
+            return signature.verify(self.context, guard, sig, digest_hex,
+                                    group.trusted_certificate_ids)
+
+        try:
+            problems, plan, result = decision.decide(
+                guard, properties, path,
+                self.context.roles or [], verify_signature,
+                chunk_size=group.hash_chunk_size,
+                threads=group.hash_threads)
         except Exception:
             # A bug, or a library raising what it should not (cursive 0.2.3
-            # raised TypeError on common CA certificates). Glance would show
-            # any exception but an UploadException as "Internal Error".
+            # raised TypeError on common CA certificates). Glance shows any
+            # exception but an UploadException as "Internal Error"
+            # (NOTE: glance/async_/taskflow_executor.py).
             LOG.exception("import_guard failed while checking image %s; "
                           "refusing it", self.image_id)
-            self._refuse([problem(
+            self._refuse([_core.problem(
                 "guard-failed",
                 "the import guard could not check this image because of an "
                 "unexpected error; import it again, and if this persists "
@@ -153,9 +161,8 @@ class GuardImport(task.Task):
             self._remove_staged_data(file_path)
 
     def _remove_staged_data(self, file_path):
-        try:
-            path = _local_path(file_path or "")
-        except _core.StagedFileError:
+        path = _local_path(file_path)
+        if path is None:
             return
         try:
             os.remove(path)

@@ -9,8 +9,9 @@ MGF1 of the image hash and salt length "max" (which at verify time accepts
 any salt length), ECDSA, or DSA. The core then applies the stricter
 certificate rules of the policy, and trust is checked as Nova checks it
 (the core's ``check_trust``, with the semantics of cursive 0.3.1's
-``verify_certificate``; cursive 0.2.3, which the maintained releases pin,
-raises ``TypeError`` on a CA without a path length, so it is not called).
+``verify_certificate``; cursive before 0.3.1, which every release's
+upper-constraints pin, raises ``TypeError`` on a CA without a path length,
+so it is not called).
 """
 
 from cryptography import exceptions as crypto_exceptions
@@ -22,7 +23,8 @@ from cursive import signature_utils
 from oslo_log import log as logging
 
 from glance_import_guard import _core
-from glance_import_guard.decision import problem
+
+problem = _core.problem
 
 LOG = logging.getLogger(__name__)
 
@@ -75,18 +77,30 @@ def verify_with_certificate(certificate, signature, digest_hex):
     return []
 
 
-def verify(context, signature, digest_hex, policy, trusted_certificate_ids):
-    """Everything about the signature of an import: the certificate from
-    the key manager, the policy's certificate rules, the signature itself
-    and, if ``trusted_certificate_ids``, the certificate's chain of trust.
+def verify_signature(guard, certificate, signature, digest_hex, trusted):
+    """Everything about a signature, given its certificate (a
+    ``cryptography`` certificate) and the trusted certificates ((id, DER)
+    pairs; none: trust is not checked): the policy's certificate rules, the
+    signature itself and the chain of trust. Returns every problem."""
+    problems = guard.check_certificate(der(certificate), signature)
+    problems += verify_with_certificate(certificate, signature, digest_hex)
+    if trusted is not None:
+        problems += guard.check_trust(der(certificate),
+                                      signature["certificate_id"], trusted)
+    return problems
+
+
+def verify(context, guard, signature, digest_hex, trusted_certificate_ids):
+    """Everything about the signature of an import, with the certificates
+    from the key manager (as Glance gets them, with the request context).
     Returns every problem; empty when the signature is good."""
     cert_id = signature["certificate_id"]
     try:
         certificate = signature_utils.get_certificate(context, cert_id)
     except cursive_exception.SignatureVerificationError as e:
         return [problem("certificate-unusable",
-                         "the signing certificate %s cannot be used: %s" % (
-                             cert_id, _reason(e)))]
+                        "the signing certificate %s cannot be used: %s" % (
+                            cert_id, _reason(e)))]
     except Exception:
         LOG.exception("import_guard could not retrieve certificate %s",
                       cert_id)
@@ -94,20 +108,25 @@ def verify(context, signature, digest_hex, policy, trusted_certificate_ids):
             "certificate-unusable",
             "the signing certificate %s could not be retrieved from the key "
             "manager; try again later or ask the cloud operator" % cert_id)]
-
-    problems = _core.check_certificate(der(certificate), signature, policy)
-    problems += verify_with_certificate(certificate, signature, digest_hex)
+    trusted = None
     if trusted_certificate_ids:
-        problems += check_trust(context, certificate, cert_id,
-                                trusted_certificate_ids)
-    return problems
+        trusted = _trusted_certificates(context, trusted_certificate_ids)
+        if trusted is None:
+            return [problem(
+                "certificate-untrusted",
+                "the trust of signing certificate %s could not be checked: "
+                "the cloud's trusted certificates could not be retrieved "
+                "from the key manager; try again later or ask the cloud "
+                "operator" % cert_id)]
+    return verify_signature(guard, certificate, signature, digest_hex,
+                            trusted)
 
 
-def check_trust(context, certificate, cert_id, trusted_certificate_ids):
-    """The problems of ``certificate``'s chain to the trusted certificates
-    (key-manager ids). A trusted certificate the key manager does not have
-    is skipped, as cursive skips it; one it cannot serve now makes the
-    import retryable later rather than untrusted."""
+def _trusted_certificates(context, trusted_certificate_ids):
+    """(id, DER) of each trusted certificate the key manager has; one it
+    does not have is skipped, as cursive skips it. None when the key
+    manager fails otherwise (the import is then retryable later, not
+    untrusted)."""
     trusted = []
     for trusted_id in trusted_certificate_ids:
         try:
@@ -119,13 +138,8 @@ def check_trust(context, certificate, cert_id, trusted_certificate_ids):
         except Exception:
             LOG.exception("import_guard could not retrieve trusted "
                           "certificate %s", trusted_id)
-            return [problem(
-                "certificate-untrusted",
-                "the trust of signing certificate %s could not be checked: "
-                "the cloud's trusted certificates could not be retrieved "
-                "from the key manager; try again later or ask the cloud "
-                "operator" % cert_id)]
-    return _core.check_trust(der(certificate), cert_id, trusted)
+            return None
+    return trusted
 
 
 def der(certificate):

@@ -1,0 +1,101 @@
+//! The guard: a policy validated once, and every check a caller makes with
+//! it. The import plugin, the CLI (and the upload filter) each build one
+//! from the options and ask it, so the rules, messages and codes are the
+//! same whichever door the bytes come through.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::certificate;
+use crate::error::Error;
+use crate::hasher::{self, HashOptions};
+use crate::plan::{self, FileVerdict, Plan, Signature, Verdict};
+use crate::policy::Policy;
+use crate::problem::{Problem, ProblemCode};
+use crate::rules;
+use crate::trust;
+
+/// A validated policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    policy: Policy,
+}
+
+impl Guard {
+    /// Validates `policy`; [`Error::Policy`] says what is inconsistent.
+    pub fn new(policy: Policy) -> Result<Self, Error> {
+        policy.validate()?;
+        Ok(Guard { policy })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Every problem of `properties` for an import by `roles`, and the plan
+    /// for the pass over the bytes.
+    pub fn check_properties(
+        &self,
+        properties: &BTreeMap<String, String>,
+        roles: &[String],
+    ) -> Verdict {
+        rules::check_properties(properties, &self.policy, roles)
+    }
+
+    /// Hashes the staged file as `plan` says and compares the declared
+    /// digest. A file that cannot be read, or that changed while it was
+    /// read, is a problem (logged at ERROR with the path, which the user's
+    /// message leaves out); a failing digest library is an error.
+    pub fn check_file(
+        &self,
+        path: &Path,
+        plan: &Plan,
+        options: &HashOptions,
+    ) -> Result<FileVerdict, Error> {
+        let (code, what) = match hasher::hash_file(path, &plan.algorithms, options) {
+            Ok(digests) => {
+                let problems = plan::check_digests(plan, &digests);
+                return Ok(FileVerdict {
+                    digests: Some(digests),
+                    problems,
+                });
+            }
+            Err(e @ Error::Changed { .. }) => {
+                log::error!("{e}");
+                (
+                    ProblemCode::StagedDataChanged,
+                    "changed while the guard read it",
+                )
+            }
+            Err(e @ (Error::Io { .. } | Error::NotARegularFile { .. })) => {
+                log::error!("{e}");
+                (ProblemCode::StagedDataUnreadable, "cannot be read")
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(FileVerdict {
+            digests: None,
+            problems: vec![Problem::general(
+                code,
+                format!("the staged image data {what}; upload or import it again"),
+            )],
+        })
+    }
+
+    /// The policy's rules on the DER signing certificate of `signature`, at
+    /// `now` (seconds since the epoch).
+    pub fn check_certificate(&self, der: &[u8], signature: &Signature, now: i64) -> Vec<Problem> {
+        certificate::check_certificate(der, signature, &self.policy.certificate, now)
+    }
+
+    /// Whether the DER certificate chains to one of `trusted` ((id, DER)).
+    pub fn check_trust(
+        &self,
+        der: &[u8],
+        certificate_id: &str,
+        trusted: &[(String, Vec<u8>)],
+        now: i64,
+    ) -> Vec<Problem> {
+        trust::check_trust(der, certificate_id, trusted, now)
+    }
+}
