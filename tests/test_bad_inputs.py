@@ -274,9 +274,8 @@ def test_staged_file_growing_while_hashed(new_import, signed_for,
     data = os.urandom(96 << 20)
     case = new_import(signed_for(data), data=data)
     with growing(case.staged, pause=0.001):
-        message = check_refusal(case, [])
-    assert ("the staged image data changed while the guard read it"
-            in message or "does not match the image data" in message)
+        check_refusal(case, ["the staged image data changed while the guard "
+                             "read it"])
 
 
 def test_unexpected_staging_uri_scheme(new_import, signed_properties):
@@ -287,11 +286,3 @@ def test_unexpected_staging_uri_scheme(new_import, signed_properties):
                      store={"file_path": "http://127.0.0.1/x"}).run()
     assert case.image.status == "queued"
     assert fds() == fds_before
-
-
-def test_matrix_has_at_least_forty_named_cases():
-    names = list(PROPERTY_CASES) + list(FILE_CASES) + [
-        "staged-growing", "staged-unexpected-scheme",
-        "staged-unreadable (test_core)"]
-    assert len(names) >= 40
-    print("\nbad-input matrix: %d cases: %s" % (len(names), ", ".join(names)))

@@ -73,7 +73,7 @@ def test_hash_file_errors_are_typed(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(guard.StagedFileError, match="FIFO"):
         guard.hash_file(fifo, ["sha256"])
-    with pytest.raises(guard.PolicyError, match="chunk size"):
+    with pytest.raises(ValueError, match="chunk size"):
         guard.hash_file(tmp_path / "x", ["sha256"], chunk_size=10)
     assert issubclass(guard.StagedFileError, guard.GuardError)
     assert issubclass(guard.PolicyError, guard.GuardError)
@@ -117,11 +117,10 @@ def policy(**changes):
 
 
 def test_check_properties_returns_codes_and_a_plan():
-    verdict = guard.check_properties(
-        {"img_hash_algo": "SHA256", "img_hash_value": "AB" * 32},
-        policy(require_signature=False), [])
+    verdict = guard.Guard(policy(require_signature=False)).check_properties(
+        {"img_hash_algo": "SHA256", "img_hash_value": "AB" * 32}, [])
     assert verdict == {
-        "problems": [], "signature_required": False,
+        "problems": [], "signature_required": False, "read_data": True,
         "plan": {"algorithms": ["sha256"], "signature": None,
                  "declared": {"algorithm": "sha256", "value": "ab" * 32,
                               "property": "img_hash_value"}}}
@@ -129,30 +128,79 @@ def test_check_properties_returns_codes_and_a_plan():
 
 def test_bad_policy_is_a_policy_error_not_a_crash():
     with pytest.raises(guard.PolicyError, match="invalid policy"):
-        guard.check_properties({}, {"require_signature": "yes"}, [])
+        guard.Guard({"require_signature": "yes"})
     with pytest.raises(guard.PolicyError, match="missing field"):
-        guard.check_properties({}, {}, [])
+        guard.Guard({})
     with pytest.raises(guard.PolicyError, match="unknown digest"):
-        guard.check_properties({}, policy(allowed_hash_algorithms=["x"]), [])
+        guard.Guard(policy(allowed_hash_algorithms=["x"]))
     with pytest.raises(guard.PolicyError, match="cannot verify"):
-        guard.validate_policy(policy(allowed_key_types=["ECC_SECP256R1"]))
+        guard.Guard(policy(allowed_key_types=["ECC_SECP256R1"]))
+
+
+def test_a_callers_bad_arguments_are_type_and_value_errors():
+    g = guard.Guard(policy())
     with pytest.raises(TypeError):
-        guard.check_properties({"a": 1}, policy(), [])
+        g.check_properties({"a": 1}, [])
+    with pytest.raises(ValueError, match="invalid plan"):
+        g.check_file("/dev/null", {"algorithms": ["crc32"]})
+    with pytest.raises(ValueError, match="invalid problems"):
+        guard.refusal_message("i", [{"code": "nope"}])
+    with pytest.raises(ValueError, match="unknown problem code"):
+        guard.problem("no-such-code", "m")
+    with pytest.raises(ValueError, match="hashing threads"):
+        guard.hash_file("/dev/null", ["md5"], threads=guard.MAX_THREADS + 1)
+
+
+def test_keyword_only_arguments(tmp_path):
+    g = guard.Guard(policy())
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    with pytest.raises(TypeError):
+        guard.hash_file("/dev/null", ["md5"], 4096)
+    with pytest.raises(TypeError):
+        g.check_file("/dev/null", {"algorithms": []}, 4096)
+    with pytest.raises(TypeError):
+        g.check_certificate(b"", {}, 0)
+    assert guard.hash_file(empty, ["md5"], chunk_size=4096,
+                           threads=guard.AUTO_THREADS) == {
+        "md5": hashlib.md5(b"").hexdigest()}
+
+
+def test_problems_found_outside_the_core_are_made_by_the_core():
+    assert guard.problem("signature-mismatch", "m") == {
+        "code": "signature-mismatch", "property": None, "message": "m"}
+    assert guard.problem("bad-hash-value", "m", property="p")[
+        "property"] == "p"
+
+
+def test_signature_properties_are_cursives():
+    from cursive import signature_utils
+    assert guard.SIGNATURE_PROPERTIES == [
+        signature_utils.SIGNATURE, signature_utils.HASH_METHOD,
+        signature_utils.KEY_TYPE, signature_utils.CERT_UUID]
 
 
 def test_check_file_compares_the_declared_digest(tmp_path):
     path = tmp_path / "image"
     path.write_bytes(b"abc")
-    plan = guard.check_properties(
+    g = guard.Guard(policy(require_signature=False))
+    plan = g.check_properties(
         {"img_hash_algo": "sha256",
-         "img_hash_value": hashlib.sha256(b"abd").hexdigest()},
-        policy(require_signature=False), [])["plan"]
-    result = guard.check_file(path, plan)
+         "img_hash_value": hashlib.sha256(b"abd").hexdigest()}, [])["plan"]
+    result = g.check_file(path, plan)
     assert result["bytes"] == 3
     assert result["digests"] == {"sha256": hashlib.sha256(b"abc").hexdigest()}
     assert [p["code"] for p in result["problems"]] == ["digest-mismatch"]
-    with pytest.raises(guard.PolicyError, match="invalid plan"):
-        guard.check_file(path, {"algorithms": ["crc32"]})
+
+
+def test_check_file_reports_an_unreadable_file_as_a_problem(tmp_path):
+    g = guard.Guard(policy(require_signature=False))
+    result = g.check_file(tmp_path / "gone", {
+        "algorithms": ["sha256"], "declared": None, "signature": None})
+    assert result["bytes"] is None
+    assert [p["code"] for p in result["problems"]] == [
+        "staged-data-unreadable"]
+    assert str(tmp_path) not in result["problems"][0]["message"]
 
 
 def test_no_panic_exception_crosses_the_boundary():
@@ -162,8 +210,9 @@ def test_no_panic_exception_crosses_the_boundary():
     for call in (lambda: guard.hash_file(None, ["sha256"]),
                  lambda: guard.hash_file("/x", None),
                  lambda: guard.hash_file("/x", ["sha256"], chunk_size=-1),
-                 lambda: guard.check_file("/x", None),
-                 lambda: guard.check_properties(None, {}, []),
+                 lambda: guard.Guard(policy()).check_file("/x", None),
+                 lambda: guard.Guard(policy()).check_properties(None, []),
+                 lambda: guard.Guard(None),
                  lambda: guard.b64decode(None)):
         with pytest.raises((TypeError, ValueError, OverflowError,
                             guard.GuardError)):
@@ -264,18 +313,24 @@ def test_errors_leave_the_process_alive_and_typed():
     abort."""
     code = textwrap.dedent("""
         import glance_import_guard as g
+        from glance_import_guard import opts
+        from oslo_config import cfg
+        conf = cfg.ConfigOpts()
+        opts.register(conf)
+        conf([])
+        guard = g.Guard(opts.policy(conf))
         calls = [
             lambda: g.hash_file('/nonexistent', ['sha256']),
             lambda: g.hash_file('/', ['sha256']),
             lambda: g.hash_file('/dev/null', ['nope']),
             lambda: g.hash_file('/dev/null', ['sha256'], chunk_size=1),
-            lambda: g.check_properties({}, {}, []),
-            lambda: g.check_properties({}, {'require_signature': 3}, []),
-            lambda: g.check_file('/dev/null', {'algorithms': ['x']}),
-            lambda: g.check_file('/dev/null', {'algorithms': []}),
-            lambda: g.validate_policy([]),
+            lambda: g.Guard({}),
+            lambda: g.Guard({'require_signature': 3}),
+            lambda: guard.check_file('/dev/null', {'algorithms': ['x']}),
+            lambda: guard.check_file('/dev/null', {'algorithms': []}),
+            lambda: g.Guard([]),
             lambda: g.b64decode('\\u00e9'),
-            lambda: g.check_certificate(b'junk', {}, {}),
+            lambda: guard.check_certificate(b'junk', {}),
             lambda: g.refusal_message('i', [{'code': 'nope'}]),
         ]
         kinds = []
@@ -293,6 +348,6 @@ def test_errors_leave_the_process_alive_and_typed():
     assert "PanicException" not in out.stdout + out.stderr
     kinds = ast.literal_eval(out.stdout)
     assert kinds == [
-        "StagedFileError", "StagedFileError", "ValueError", "PolicyError",
-        "PolicyError", "PolicyError", "PolicyError", "StagedFileError",
-        "PolicyError", "ValueError", "PolicyError", "PolicyError"], kinds
+        "StagedFileError", "StagedFileError", "ValueError", "ValueError",
+        "PolicyError", "PolicyError", "ValueError", "ok",
+        "PolicyError", "ValueError", "ValueError", "ValueError"], kinds

@@ -45,7 +45,7 @@ def test_defaults_make_a_valid_policy():
     opts.register(conf)
     conf([])
     p = opts.policy(conf)
-    guard.validate_policy(p)
+    guard.Guard(p)  # valid
     assert p["require_signature"] is True
     assert "md5" not in p["allowed_hash_algorithms"]
     assert "sha1" not in p["allowed_hash_algorithms"]
