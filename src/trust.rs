@@ -21,10 +21,11 @@
 //!   CA with `pathLenConstraint` 0 may issue the signing certificate
 //!   directly. A CA without the constraint allows any length.
 //!
-//! Why the guard does not call cursive: cursive 0.2.3 and 0.2.4, which
-//! every maintained OpenStack release pins, compare `path_length <
-//! chain_length` without checking for `None`, and so raise `TypeError` for
-//! any CA certificate without a pathLenConstraint (the common case).
+//! Why the guard does not call cursive: cursive before 0.3.1 (0.2.3 in the
+//! 2024.1 to 2026.1 upper-constraints, 0.3.0 in master's) compares
+//! `path_length < chain_length` without checking for `None`, and so raises
+//! `TypeError` for any CA certificate without a pathLenConstraint (the
+//! common case).
 //! Where the fixed cursive would loop forever (two trusted CAs that issued
 //! each other), the guard refuses the chain instead.
 

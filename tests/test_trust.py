@@ -3,9 +3,10 @@ one the installed cursive's ``verify_certificate`` gives, chain by chain.
 
 Chains are made with ``cryptography``. Each case states its verdict under
 the fixed cursive (0.3.1) semantics; the guard must give it on every
-release. cursive 0.2.3/0.2.4 (pinned by every maintained release) raise
-``TypeError`` on a CA without pathLenConstraint: those cases, and only
-those, are marked, and there the guard must still give the fixed verdict.
+release. cursive before 0.3.1 (0.2.3 in the 2024.1 to 2026.1
+upper-constraints, 0.3.0 in master's) raises ``TypeError`` on a CA without
+pathLenConstraint: those cases, and only those, are marked, and there the
+guard must still give the fixed verdict.
 """
 
 import datetime
@@ -24,7 +25,9 @@ from glance_import_guard import _core
 
 CURSIVE_VERSION = tuple(
     int(p) for p in __import__("importlib.metadata").metadata.version(
-        "cursive").split(".")[:2])
+        "cursive").split(".")[:3])
+# The first cursive whose verify_certificate checks pathLen for None.
+FIXED = (0, 3, 1)
 NOW = datetime.datetime.now(datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)
 
@@ -170,7 +173,7 @@ def test_guard_gives_the_fixed_cursive_verdict(name, certificate, trusted,
         [] if expected else ["certificate-untrusted"])
     cursive_says = cursive_verdict(certificate, trusted)
     if isinstance(cursive_says, TypeError):
-        assert old_bug and CURSIVE_VERSION < (0, 3), (
+        assert old_bug and CURSIVE_VERSION < FIXED, (
             "cursive raised %r" % cursive_says)
     else:
         assert cursive_says == expected, "cursive changed its semantics"
@@ -184,12 +187,12 @@ def test_guard_gives_the_fixed_cursive_verdict(name, certificate, trusted,
 
 
 def test_old_cursive_crash_is_what_the_guard_avoids():
-    # On cursive 0.2.x every old_bug case must really raise, or the marks
-    # above say nothing; on 0.3.x none may.
+    # Before 0.3.1 every old_bug case must really raise, or the marks above
+    # say nothing; from 0.3.1 on none may.
     crashed = [c[0] for c in CASES
                if isinstance(cursive_verdict(c[1], c[2]), TypeError)]
     marked = [c[0] for c in CASES if c[4] and c[3]]
-    if CURSIVE_VERSION < (0, 3):
+    if CURSIVE_VERSION < FIXED:
         assert set(crashed) >= set(marked) and crashed
     else:
         assert crashed == []

@@ -9,8 +9,9 @@ MGF1 of the image hash and salt length "max" (which at verify time accepts
 any salt length), ECDSA, or DSA. The core then applies the stricter
 certificate rules of the policy, and trust is checked as Nova checks it
 (the core's ``check_trust``, with the semantics of cursive 0.3.1's
-``verify_certificate``; cursive 0.2.3, which the maintained releases pin,
-raises ``TypeError`` on a CA without a path length, so it is not called).
+``verify_certificate``; cursive before 0.3.1, which every release's
+upper-constraints pin, raises ``TypeError`` on a CA without a path length,
+so it is not called).
 """
 
 from cryptography import exceptions as crypto_exceptions
