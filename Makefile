@@ -17,11 +17,44 @@ $(BIN)/.installed: requirements-test.txt
 	touch $@
 
 # The guard is tested as operators install it: a release wheel built by
-# maturin, pip-installed into a virtualenv that has glance.
+# maturin, pip-installed into a virtualenv that has glance. It is the wheel
+# we publish: abi3 (any CPython >= 3.9), linked by zig (ziglang from PyPI)
+# against glibc 2.17 (manylinux2014), with OpenSSL built from source and
+# linked statically (feature vendored-openssl), so it installs on any
+# x86_64 Linux with glibc >= 2.17. The first build compiles OpenSSL (a few
+# minutes); cargo keeps it in target/. --features replaces the features in
+# pyproject.toml, so every feature is named.
+WHEEL_FEATURES := python,pyo3/extension-module
+WHEEL_RELEASE := --release --quiet --zig --compatibility manylinux2014 \
+	--features $(WHEEL_FEATURES),vendored-openssl
+# maturin finds zig as `python3 -m ziglang`: the venv's python3 has ziglang.
+ZIG_ENV := CARGO_ZIGBUILD_PYTHON_PATH=$(abspath $(BIN)/python)
 wheel: venv
 	rm -rf target/wheels
-	$(BIN)/maturin build --release --quiet --out target/wheels
+	$(ZIG_ENV) $(BIN)/maturin build $(WHEEL_RELEASE) --out target/wheels
 	$(BIN)/pip install -q --force-reinstall --no-deps target/wheels/glance_import_guard-*.whl
+
+# For distribution packagers: links the host's libcrypto (so the distro's
+# OpenSSL updates reach the guard) and is tagged linux_x86_64, for this
+# host only (what pip builds from the sdist, too). Needs libssl-dev (or
+# openssl-devel) and pkg-config. Replaces the wheel in target/wheels and
+# in .venv; `make wheel` puts the release one back.
+.PHONY: wheel-system wheel-aarch64
+wheel-system: venv
+	rm -rf target/wheels
+	$(BIN)/maturin build --release --quiet --compatibility linux \
+		--features $(WHEEL_FEATURES) --out target/wheels
+	$(BIN)/pip install -q --force-reinstall --no-deps target/wheels/glance_import_guard-*.whl
+
+# The release wheel for aarch64 (manylinux2014_aarch64), cross-compiled by
+# zig; needs `rustup target add aarch64-unknown-linux-gnu`. Written to
+# target/wheels-aarch64, so target/wheels keeps one installable wheel.
+wheel-aarch64: venv
+	rm -rf target/wheels-aarch64
+	$(ZIG_ENV) $(BIN)/maturin build $(WHEEL_RELEASE) --target aarch64-unknown-linux-gnu \
+		--out target/wheels-aarch64
+	$(BIN)/auditwheel show target/wheels-aarch64/glance_import_guard-*.whl
+	tests/matrix/aarch64.sh target/wheels-aarch64/glance_import_guard-*.whl
 
 demo: wheel
 	$(BIN)/python tests/demo.py
@@ -41,6 +74,17 @@ test: lint wheel
 	cargo test --quiet
 	fuzz/run.sh 20000
 	$(BIN)/pytest
+	$(BIN)/python tests/matrix/run.py $(MATRIX_CI_PAIRS)
+
+# The wheel in each supported release's glance, installed with that
+# release's upper-constraints on its Python (tests/matrix/run.py; venvs in
+# .matrix/, reused). A subset: make matrix PAIRS="2024.1-py3.9 2026.2-py3.13"
+# make test runs the oldest and the newest pair.
+PAIRS ?=
+MATRIX_CI_PAIRS := 2024.1-py3.9 2026.2-py3.13
+.PHONY: matrix
+matrix: wheel
+	$(BIN)/python tests/matrix/run.py $(PAIRS)
 
 clean:
-	rm -rf $(VENV) target .demo fuzz/target fuzz/corpus fuzz/artifacts
+	rm -rf $(VENV) target .demo .matrix fuzz/target fuzz/corpus fuzz/artifacts
