@@ -57,7 +57,7 @@ wheel-aarch64: venv
 	tests/matrix/aarch64.sh target/wheels-aarch64/glance_import_guard-*.whl
 
 demo: wheel
-	$(BIN)/python tests/demo.py
+	$(BIN)/python examples/demo.py
 
 # Throughput and memory against Glance's own hashing and openssl speed, and
 # a real 1 GiB import with and without the guard (a few minutes).

@@ -13,8 +13,8 @@ printed as a ratio to its baseline measured in this run too:
 
 Then the peak RSS growth of the guard's pass on a 1 GiB and a 4 GiB file,
 and a real glance-direct import of a 1 GiB image with and without the guard
-(tests/harness.py). Absolute MB/s are noisy on shared machines (up to 30%);
-each timing is the best of --repeat runs, and only ratios from one run
+(tests/support/harness.py). Absolute MB/s are noisy on shared machines (up
+to 30%); each timing is the best of --repeat runs, and only ratios from one run
 should be compared.
 """
 
@@ -202,8 +202,7 @@ def memory(workdir, sizes):
 
 
 def glance_import(workdir, size):
-    import harness
-    import signing
+    from support import harness, signing
     print("\n== Real glance-direct import of a %d MiB image ==" % (
         size // MiB))
     data = os.urandom(16 * MiB) * (size // (16 * MiB))

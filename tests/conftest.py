@@ -25,10 +25,10 @@ from glance.db.sqlalchemy import models as db_models
 from oslo_config import cfg
 from oslo_db import options as db_options
 
-import signing
 from glance_import_guard import keymanager
+from support import signing
 
-pytest.register_assert_rewrite("e2e")
+pytest.register_assert_rewrite("support.e2e")
 
 CONF = cfg.CONF
 PROJECT = "6838eb7b6ded434a882cb344c77fe8df"
@@ -196,7 +196,7 @@ def growing(path, pause=0.0005):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """An HTTP server on 127.0.0.1 that web-download imports from."""
-    import harness
+    from support import harness
     with harness.FileServer(tmp_path_factory.mktemp("http")) as server:
         yield server
 
@@ -220,7 +220,7 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed:
-        import harness
+        from support import harness
         for server in harness.GlanceServer.running:
             report.sections.append((
                 "glance-api log %s (last 80 lines)" % server.log_path,

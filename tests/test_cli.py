@@ -10,7 +10,7 @@ import sys
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-import signing
+from support import signing
 
 CLI = os.path.join(os.path.dirname(sys.executable), "glance-import-guard")
 

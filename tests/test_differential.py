@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric import utils as asym_utils
 from cursive import signature_utils
 
-import signing
 from conftest import SUMMARY
 from glance_import_guard import _core, opts, signature
+from support import signing
 
 HASHES = signing.HASHES
 DATA = os.urandom(300_000) + b"image tail"

@@ -9,9 +9,8 @@ import uuid
 
 import pytest
 
-import harness
-import signing
-from e2e import assert_active, assert_refused, do_import, start_import
+from support import harness, signing
+from support.e2e import assert_active, assert_refused, do_import, start_import
 
 METHODS = ["glance-direct", "web-download"]
 

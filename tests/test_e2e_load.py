@@ -20,10 +20,9 @@ import uuid
 
 import pytest
 
-import harness
-import signing
 from conftest import SUMMARY
-from e2e import new_image
+from support import harness, signing
+from support.e2e import new_image
 
 IMPORTS = 20
 

@@ -22,10 +22,9 @@ import time
 
 import pytest
 
-import harness
-import signing
 from conftest import SUMMARY
-from e2e import do_import
+from support import harness, signing
+from support.e2e import do_import
 
 SEED = int(os.environ.get("GUARD_PBT_SEED") or time.time_ns() % 2**32)
 EXAMPLES = int(os.environ.get("GUARD_PBT_EXAMPLES") or 200)

@@ -13,9 +13,8 @@ import sys
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-import harness
-import signing
-from e2e import assert_active, assert_refused, do_import
+from support import harness, signing
+from support.e2e import assert_active, assert_refused, do_import
 
 CLI = os.path.join(os.path.dirname(sys.executable), "glance-import-guard")
 

@@ -9,8 +9,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from oslo_config import cfg
 
-import signing
 from glance_import_guard.keymanager import CertificateDirectoryKeyManager
+from support import signing
 
 
 @pytest.fixture

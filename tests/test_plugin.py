@@ -14,9 +14,9 @@ from glance.common import exception as glance_exception
 from taskflow import engines, retry
 from taskflow.patterns import linear_flow as lf
 
-import signing
 from conftest import DEFAULT_DATA, PROJECT, sha, staged_exists
 from glance_import_guard import plugin, signature
+from support import signing
 
 TASK_TYPE = "api_image_import"
 

@@ -19,9 +19,9 @@ from cryptography.x509.oid import NameOID
 from cursive import certificate_utils
 from cursive import exception as cursive_exception
 
-import signing
 from conftest import SUMMARY
 from glance_import_guard import _core
+from support import signing
 
 GUARD = None
 

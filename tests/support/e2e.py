@@ -3,7 +3,7 @@
 import hashlib
 import uuid
 
-import harness
+from support import harness
 
 
 def new_image(conn, properties):

@@ -17,9 +17,9 @@ import textwrap
 import uuid
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))  # the support package
 
-import harness  # noqa: E402
+from support import harness  # noqa: E402
 
 WORKDIR = HERE.parent / ".demo"
 
