@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::certificate;
 use crate::error::Error;
-use crate::hasher::{self, HashOptions};
+use crate::hasher::{self, HashOptions, StreamHasher};
 use crate::plan::{self, FileVerdict, Plan, Signature, Verdict};
 use crate::policy::Policy;
 use crate::problem::{Problem, ProblemCode};
@@ -97,5 +97,37 @@ impl Guard {
         now: i64,
     ) -> Vec<Problem> {
         trust::check_trust(der, certificate_id, trusted, now)
+    }
+
+    /// The pass over bytes that arrive chunk by chunk (an upload as the
+    /// server reads it), as `plan` says; [`StreamCheck::finish`] compares
+    /// the declared digest, as [`Guard::check_file`] does for a file.
+    pub fn stream(&self, plan: Plan, options: &HashOptions) -> Result<StreamCheck, Error> {
+        let hasher = StreamHasher::new(&plan.algorithms, options)?;
+        Ok(StreamCheck { plan, hasher })
+    }
+}
+
+/// A stream being checked: see [`Guard::stream`].
+pub struct StreamCheck {
+    plan: Plan,
+    hasher: StreamHasher,
+}
+
+impl StreamCheck {
+    /// Hashes the next chunk (waits while the pass is behind).
+    pub fn update(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        self.hasher.update(chunk)
+    }
+
+    /// The digests of everything fed, and the problems of the declared
+    /// digest; the plan, for the signature the caller verifies next.
+    pub fn finish(&mut self) -> Result<FileVerdict, Error> {
+        let digests = self.hasher.finish()?;
+        let problems = plan::check_digests(&self.plan, &digests);
+        Ok(FileVerdict {
+            digests: Some(digests),
+            problems,
+        })
     }
 }

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
@@ -23,7 +24,7 @@ use crate::algorithm::{Algorithm, SIGNATURE_HASH_METHODS};
 use crate::encoding::python_b64decode;
 use crate::guard;
 use crate::hasher::{self, HashOptions};
-use crate::plan::{Plan, Signature};
+use crate::plan::{FileVerdict, Plan, Signature};
 use crate::policy::Policy;
 use crate::problem::{refusal_message as message_of_refusal, Problem, ProblemCode};
 use crate::Error;
@@ -249,19 +250,7 @@ impl Guard {
         let verdict = py.allow_threads(|| {
             guarded(|| self.inner.check_file(&path, &plan, &options).map_err(to_py))
         })?;
-        let result = PyDict::new(py);
-        match &verdict.digests {
-            Some(d) => {
-                result.set_item("bytes", d.bytes)?;
-                result.set_item("digests", hexes(d))?;
-            }
-            None => {
-                result.set_item("bytes", py.None())?;
-                result.set_item("digests", PyDict::new(py))?;
-            }
-        }
-        result.set_item("problems", pythonize(py, &verdict.problems)?)?;
-        Ok(result.into_any())
+        file_verdict(py, &verdict)
     }
 
     /// The policy's rules on the DER signing certificate of `signature`
@@ -278,6 +267,22 @@ impl Guard {
         let now = now.unwrap_or_else(unix_now);
         let problems = guarded(|| Ok(self.inner.check_certificate(certificate, &signature, now)))?;
         Ok(pythonize(py, &problems)?)
+    }
+
+    /// The pass over an upload fed chunk by chunk: a `StreamCheck`.
+    #[pyo3(signature = (plan, *, chunk_size=None, threads=hasher::AUTO_THREADS))]
+    fn stream(
+        &self,
+        plan: &Bound<'_, PyAny>,
+        chunk_size: Option<usize>,
+        threads: usize,
+    ) -> PyResult<StreamCheck> {
+        let plan: Plan = argument(plan, "plan")?;
+        let options = options(chunk_size, threads)?;
+        let check = guarded(|| self.inner.stream(plan, &options).map_err(to_py))?;
+        Ok(StreamCheck {
+            inner: Mutex::new(check),
+        })
     }
 
     /// Whether the DER `certificate` chains to one of `trusted` ((id, DER)
@@ -303,6 +308,59 @@ impl Guard {
     }
 }
 
+/// An upload being checked: `update()` with each chunk as it is read
+/// (the GIL is released while it is queued), then `finish()`.
+#[pyclass(frozen, module = "glance_import_guard._core")]
+struct StreamCheck {
+    inner: Mutex<guard::StreamCheck>,
+}
+
+impl StreamCheck {
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut guard::StreamCheck) -> Result<T, Error> + Send,
+    ) -> PyResult<T> {
+        py.allow_threads(|| {
+            guarded(|| {
+                let mut check = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+                f(&mut check).map_err(to_py)
+            })
+        })
+    }
+}
+
+#[pymethods]
+impl StreamCheck {
+    /// Hashes the next chunk of the stream.
+    fn update(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        self.with(py, |check| check.update(data))
+    }
+
+    /// Ends the stream: {"bytes", "digests", "problems"}, as
+    /// `Guard.check_file` returns for a file.
+    fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let verdict = self.with(py, |check| check.finish())?;
+        file_verdict(py, &verdict)
+    }
+}
+
+fn file_verdict<'py>(py: Python<'py>, verdict: &FileVerdict) -> PyResult<Bound<'py, PyAny>> {
+    let result = PyDict::new(py);
+    match &verdict.digests {
+        Some(d) => {
+            result.set_item("bytes", d.bytes)?;
+            result.set_item("digests", hexes(d))?;
+        }
+        None => {
+            result.set_item("bytes", py.None())?;
+            result.set_item("digests", PyDict::new(py))?;
+        }
+    }
+    result.set_item("problems", pythonize(py, &verdict.problems)?)?;
+    Ok(result.into_any())
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Rust `log` records go to Python `logging` under the module path with
@@ -324,6 +382,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("MAX_THREADS", hasher::MAX_THREADS)?;
     m.add_class::<Guard>()?;
+    m.add_class::<StreamCheck>()?;
     m.add_function(wrap_pyfunction!(algorithms, m)?)?;
     m.add_function(wrap_pyfunction!(signature_hash_methods, m)?)?;
     m.add_function(wrap_pyfunction!(problem_codes, m)?)?;

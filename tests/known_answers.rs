@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use glance_import_guard::{hash_file, hash_reader, Algorithm, HashOptions};
+use glance_import_guard::{hash_file, hash_reader, Algorithm, HashOptions, StreamHasher};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -153,4 +153,71 @@ fn openssl_backed_digests_agree_with_rustcrypto() {
             assert_eq!(got.hex(*a).unwrap(), f(&data), "{a} of {len} bytes");
         }
     }
+}
+
+/// The stream form against RustCrypto, fed in chunks of every awkward size
+/// (1 byte, primes, larger than the pass's buffers), on one thread and on
+/// several: the same digests as the whole data hashed by another library.
+#[test]
+fn stream_in_any_chunking_agrees_with_rustcrypto() {
+    let data: Vec<u8> = (0..3_000_017u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let algorithms = [Algorithm::Md5, Algorithm::Sha256, Algorithm::Sha512];
+    for threads in [1, 3] {
+        for chunk in [1usize, 7, 4093, 65_536, 1_000_003, 4 << 20] {
+            let data = if chunk == 1 {
+                &data[..20_000]
+            } else {
+                &data[..]
+            };
+            let options = HashOptions::new(4096 * 16, threads).unwrap();
+            let mut stream = StreamHasher::new(&algorithms, &options).unwrap();
+            for piece in data.chunks(chunk) {
+                stream.update(piece).unwrap();
+            }
+            let got = stream.finish().unwrap();
+            assert_eq!(got.bytes, data.len() as u64);
+            assert_eq!(
+                got.hex(Algorithm::Md5).unwrap(),
+                reference::<md5::Md5>(data)
+            );
+            assert_eq!(
+                got.hex(Algorithm::Sha256).unwrap(),
+                reference::<sha2::Sha256>(data)
+            );
+            assert_eq!(
+                got.hex(Algorithm::Sha512).unwrap(),
+                reference::<sha2::Sha512>(data),
+                "chunk {chunk}"
+            );
+        }
+    }
+}
+
+#[test]
+fn stream_ends_cleanly_however_it_is_left() {
+    let options = HashOptions::default();
+    // Empty: the digests of nothing.
+    let mut empty = StreamHasher::new(&[Algorithm::Sha256], &options).unwrap();
+    assert_eq!(
+        empty.finish().unwrap().hex(Algorithm::Sha256).unwrap(),
+        reference::<sha2::Sha256>(b"")
+    );
+    // Finished twice, or fed after finishing: an error, not a panic.
+    assert!(empty.finish().is_err());
+    assert!(empty.update(b"late").is_err());
+    // Abandoned midway (a client that went away): dropping it stops its
+    // threads, many times over without piling threads up (a leak would
+    // leave 50 or more; tests running beside this one use a few).
+    let threads_before = threads_of_this_process();
+    for _ in 0..50 {
+        let mut stream = StreamHasher::new(&[Algorithm::Md5, Algorithm::Sha512], &options).unwrap();
+        stream.update(&[7u8; 300_000]).unwrap();
+    }
+    assert!(threads_of_this_process() < threads_before + 20);
+}
+
+fn threads_of_this_process() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
 }

@@ -351,3 +351,56 @@ def test_errors_leave_the_process_alive_and_typed():
         "StagedFileError", "StagedFileError", "ValueError", "ValueError",
         "PolicyError", "PolicyError", "ValueError", "ok",
         "PolicyError", "ValueError", "ValueError", "ValueError"], kinds
+
+
+def test_a_stream_gives_the_digests_of_its_bytes_in_any_chunking():
+    g = guard.Guard(policy(require_signature=False))
+    data = os.urandom(3 << 20) + b"tail"
+    plan = g.check_properties(
+        {"img_hash_algo": "sha256",
+         "img_hash_value": hashlib.sha256(data).hexdigest()}, [])["plan"]
+    plan["algorithms"] += ["md5", "sha512"]
+    for chunk in (1 << 16, 12345, len(data)):
+        stream = g.stream(plan, threads=2)
+        for i in range(0, len(data), chunk):
+            stream.update(data[i:i + chunk])
+        result = stream.finish()
+        assert result["bytes"] == len(data)
+        assert result["digests"] == {
+            n: hashlib.new(n, data).hexdigest()
+            for n in ("md5", "sha256", "sha512")}
+        assert result["problems"] == []
+    stream = g.stream(plan)
+    stream.update(data[:-1])
+    assert [p["code"] for p in stream.finish()["problems"]] == [
+        "digest-mismatch"]
+    with pytest.raises(ValueError, match="after finish"):
+        stream.update(b"more")
+    with pytest.raises(ValueError):
+        stream.finish()
+    with pytest.raises(TypeError):
+        g.stream(plan, 4096)
+
+
+def test_other_threads_run_while_a_stream_is_fed():
+    g = guard.Guard(policy(require_signature=False))
+    stream = g.stream({"algorithms": ["sha512", "sha3_512"],
+                       "declared": None, "signature": None}, threads=1)
+    chunk = os.urandom(8 << 20)
+    ticks, done = [], threading.Event()
+
+    def tick():
+        while not done.is_set():
+            ticks.append(1)
+            time.sleep(0.001)
+
+    t = threading.Thread(target=tick)
+    t.start()
+    before = len(ticks)
+    for _ in range(12):
+        stream.update(chunk)
+    stream.finish()
+    during = len(ticks) - before
+    done.set()
+    t.join()
+    assert during > 5

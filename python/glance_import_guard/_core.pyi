@@ -233,6 +233,21 @@ class Guard:
             ValueError: a malformed signature.
         """
 
+    def stream(
+        self,
+        plan: Plan | Mapping[str, Any],
+        *,
+        chunk_size: int | None = None,
+        threads: int = ...,
+    ) -> StreamCheck:
+        """The pass ``check_file`` makes, over bytes that arrive chunk by
+        chunk (an upload as the server reads it): the same digests, threads
+        and bounds.
+
+        Raises:
+            ValueError: a malformed plan, or an argument out of bounds.
+        """
+
     def check_trust(
         self,
         certificate: bytes,
@@ -247,4 +262,26 @@ class Guard:
         it (dates, CA extensions, path lengths). Returns ``[]`` when
         trusted, else one ``certificate-untrusted`` problem. Unusable
         trusted certificates are skipped with a WARNING log record.
+        """
+
+@final
+class StreamCheck:
+    """An upload being checked (``Guard.stream``)."""
+
+    def update(self, data: bytes) -> None:
+        """Hashes the next chunk. Returns once it is queued (the GIL is
+        released meanwhile); waits while the pass is a few chunks behind,
+        so memory stays bounded.
+
+        Raises:
+            GuardError: the pass stopped (a digest library failed).
+            ValueError: called after ``finish``.
+        """
+
+    def finish(self) -> FileVerdict:
+        """Ends the stream: the bytes, the digests and the problems of the
+        declared digest, as ``Guard.check_file`` returns them.
+
+        Raises:
+            ValueError: called twice.
         """

@@ -25,9 +25,11 @@ use crate::error::Error;
 
 mod file;
 mod pass;
+mod stream;
 
 pub use file::hash_file;
 use pass::{run_pass, PassError, Progress};
+pub use stream::StreamHasher;
 
 /// Default read size. Measured with `cargo run --release --example
 /// chunk_size -- FILE ALGORITHM...` on a 1 GiB file in page cache (2-core

@@ -1,0 +1,119 @@
+//! The pass over bytes that arrive chunk by chunk (a request body as the
+//! server reads it), as blake3-py's `update()` is to its `update_mmap()`.
+//!
+//! The chunks go through a short bounded queue to a thread that runs the
+//! very pass a file gets ([`super::hash_reader`]): the same ring of
+//! buffers, the same worker threads and the same bounds. The caller's
+//! `update` returns as soon as the chunk is queued, so hashing overlaps the
+//! caller's own work (writing the chunk to a store); when the hashing falls
+//! behind, `update` waits, so memory stays bounded.
+
+use std::io::{self, Read};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use super::{hash_reader, FileDigests, HashOptions};
+use crate::algorithm::Algorithm;
+use crate::error::Error;
+
+/// Chunks queued between the caller and the pass, at most.
+const QUEUE: usize = 4;
+
+/// Reads the queued chunks in order; the end of the stream is the sender
+/// going away.
+struct Chunks {
+    rx: Receiver<Vec<u8>>,
+    current: Vec<u8>,
+    offset: usize,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.offset == self.current.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.current = chunk;
+                    self.offset = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.offset);
+        buf[..n].copy_from_slice(&self.current[self.offset..self.offset + n]);
+        self.offset += n;
+        Ok(n)
+    }
+}
+
+/// One pass over a stream: [`update`](Self::update) with each chunk, then
+/// [`finish`](Self::finish). Dropped unfinished (a client that went away),
+/// it stops its threads and forgets the bytes.
+pub struct StreamHasher {
+    tx: Option<SyncSender<Vec<u8>>>,
+    pass: Option<JoinHandle<Result<FileDigests, Error>>>,
+}
+
+impl StreamHasher {
+    /// Starts a pass computing every algorithm of `algorithms`.
+    pub fn new(algorithms: &[Algorithm], options: &HashOptions) -> Result<Self, Error> {
+        let (tx, rx) = sync_channel(QUEUE);
+        let algorithms = algorithms.to_vec();
+        let options = *options;
+        let pass = std::thread::Builder::new()
+            .name("guard-stream".into())
+            .spawn(move || {
+                let chunks = Chunks {
+                    rx,
+                    current: Vec::new(),
+                    offset: 0,
+                };
+                hash_reader(chunks, &algorithms, &options)
+            })
+            .map_err(|e| Error::Internal(format!("cannot start a hashing thread: {e}")))?;
+        Ok(StreamHasher {
+            tx: Some(tx),
+            pass: Some(pass),
+        })
+    }
+
+    /// Hashes `chunk` after the ones before it. Waits while the pass is
+    /// [`QUEUE`] chunks behind. An error means the pass stopped (a digest
+    /// library failed); the stream is then finished.
+    pub fn update(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let Some(tx) = &self.tx else {
+            return Err(Error::Argument("update() after finish()".into()));
+        };
+        if tx.send(chunk.to_vec()).is_err() {
+            // The pass ended before the stream did: it says why.
+            return match self.finish() {
+                Err(e) => Err(e),
+                Ok(_) => Err(Error::Internal("the hashing pass ended early".into())),
+            };
+        }
+        Ok(())
+    }
+
+    /// Ends the stream and returns what the pass computed; a second call
+    /// is an error.
+    pub fn finish(&mut self) -> Result<FileDigests, Error> {
+        drop(self.tx.take());
+        let pass = self
+            .pass
+            .take()
+            .ok_or_else(|| Error::Argument("finish() after finish()".into()))?;
+        pass.join()
+            .unwrap_or_else(|_| Err(Error::Internal("the hashing pass panicked".into())))
+    }
+}
+
+impl Drop for StreamHasher {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(pass) = self.pass.take() {
+            let _ = pass.join();
+        }
+    }
+}
