@@ -86,6 +86,14 @@ problem_codes! {
     /// The guard failed unexpectedly (a bug, or a library it calls
     /// raised); the glance-api log has the details.
     GuardFailed = "guard-failed",
+    /// A location was to give an image its data (the locations API, or a
+    /// PATCH of `/locations`); the upload filter refuses it.
+    LocationRefused = "location-refused",
+    /// The legacy tasks API's import, which runs no import plugin.
+    LegacyTaskRefused = "legacy-task-refused",
+    /// A signature property or the declared digest was to change after
+    /// the image got its data.
+    VerifiedPropertyChange = "verified-property-change",
 }
 
 impl std::fmt::Display for ProblemCode {

@@ -60,6 +60,9 @@ ProblemCode = Literal[
     "property-too-long",
     "guard-misconfigured",
     "guard-failed",
+    "location-refused",
+    "legacy-task-refused",
+    "verified-property-change",
 ]
 
 class Problem(TypedDict):

@@ -235,6 +235,36 @@ Possible values:
 
 Related options:
     * require_signature
+    * exempt_service_roles
+"""),
+    cfg.ListOpt(
+        "exempt_service_roles",
+        default=[],
+        help="""
+Roles of a *service token* that let a request through the import_guard
+paste filter unchecked.
+
+Nova's snapshots and Cinder's upload-to-image send the user's token plus a
+service token (Nova: ``[service_user] send_service_user_token = true``).
+Nova drops every ``img_signature*`` property from a snapshot, so while the
+filter is in glance-api's pipeline and this option is empty, snapshots and
+uploads from volumes are refused like any unsigned upload. Setting it to
+``service`` lets them through, and with them every image a user makes
+through Nova or Cinder (a snapshot of a server they booted), unsigned.
+Only keystonemiddleware sets the service roles, from a valid service
+token, and it strips client-sent ``X-Service-*`` headers, so a user alone
+cannot claim them.
+
+The default is empty, so that "no unsigned image becomes active" holds
+until you choose to trade it for snapshots; the doctor
+(``glance-import-guard doctor``) shows the choice.
+
+Possible values:
+    * Empty (the default: no exemption), or a comma-separated list of
+      roles a service token must carry one of, e.g. ``service``
+
+Related options:
+    * exempt_roles (the import plugin's; roles of the user's own token)
 """),
     cfg.IntOpt(
         "hash_chunk_size",

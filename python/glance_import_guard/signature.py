@@ -77,34 +77,41 @@ def verify_with_certificate(certificate, signature, digest_hex):
     return []
 
 
-def verify_signature(guard, certificate, signature, digest_hex, trusted):
-    """Everything about a signature, given its certificate (a
-    ``cryptography`` certificate) and the trusted certificates ((id, DER)
-    pairs; none: trust is not checked): the policy's certificate rules, the
-    signature itself and the chain of trust. Returns every problem."""
+def certificate_problems(guard, certificate, signature, trusted):
+    """What is wrong with the signing certificate (a ``cryptography``
+    certificate) before any data is read: the policy's certificate rules
+    and, given the trusted certificates ((id, DER) pairs; None: not
+    checked), the chain of trust."""
     problems = guard.check_certificate(der(certificate), signature)
-    problems += verify_with_certificate(certificate, signature, digest_hex)
     if trusted is not None:
         problems += guard.check_trust(der(certificate),
                                       signature["certificate_id"], trusted)
     return problems
 
 
-def verify(context, guard, signature, digest_hex, trusted_certificate_ids):
-    """Everything about the signature of an import, with the certificates
-    from the key manager (as Glance gets them, with the request context).
-    Returns every problem; empty when the signature is good."""
+def verify_signature(guard, certificate, signature, digest_hex, trusted):
+    """Everything about a signature, given its certificate and the trusted
+    certificates (None: trust is not checked). Returns every problem."""
+    return (certificate_problems(guard, certificate, signature, trusted)
+            + verify_with_certificate(certificate, signature, digest_hex))
+
+
+def certificate_of(context, guard, signature, trusted_certificate_ids):
+    """The signing certificate from the key manager (as Glance gets it,
+    with the request context) and the problems it has before any data is
+    read. Returns ``(certificate or None, problems)``."""
     cert_id = signature["certificate_id"]
     try:
         certificate = signature_utils.get_certificate(context, cert_id)
     except cursive_exception.SignatureVerificationError as e:
-        return [problem("certificate-unusable",
-                        "the signing certificate %s cannot be used: %s" % (
-                            cert_id, _reason(e)))]
+        return None, [problem(
+            "certificate-unusable",
+            "the signing certificate %s cannot be used: %s" % (
+                cert_id, _reason(e)))]
     except Exception:
         LOG.exception("import_guard could not retrieve certificate %s",
                       cert_id)
-        return [problem(
+        return None, [problem(
             "certificate-unusable",
             "the signing certificate %s could not be retrieved from the key "
             "manager; try again later or ask the cloud operator" % cert_id)]
@@ -112,14 +119,25 @@ def verify(context, guard, signature, digest_hex, trusted_certificate_ids):
     if trusted_certificate_ids:
         trusted = _trusted_certificates(context, trusted_certificate_ids)
         if trusted is None:
-            return [problem(
+            return None, [problem(
                 "certificate-untrusted",
                 "the trust of signing certificate %s could not be checked: "
                 "the cloud's trusted certificates could not be retrieved "
                 "from the key manager; try again later or ask the cloud "
                 "operator" % cert_id)]
-    return verify_signature(guard, certificate, signature, digest_hex,
-                            trusted)
+    return certificate, certificate_problems(guard, certificate, signature,
+                                             trusted)
+
+
+def verify(context, guard, signature, digest_hex, trusted_certificate_ids):
+    """Everything about the signature of an import, with the certificates
+    from the key manager. Returns every problem; empty when it is good."""
+    certificate, problems = certificate_of(context, guard, signature,
+                                           trusted_certificate_ids)
+    if certificate is not None:
+        problems += verify_with_certificate(certificate, signature,
+                                            digest_hex)
+    return problems
 
 
 def _trusted_certificates(context, trusted_certificate_ids):

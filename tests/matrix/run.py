@@ -72,6 +72,7 @@ TESTS = [
     "tests/test_differential.py",
     "tests/test_e2e.py",
     "tests/test_e2e_signatures.py",
+    "tests/test_e2e_upload.py",
 ]
 PYTEST_TIMEOUT = 30 * 60  # seconds per pair; a hung server must not hang CI
 
@@ -312,7 +313,9 @@ def main(argv=None):
                 continue
             pair.run_tests(extra)
     table(pairs)
-    return 0 if all(p.ok for p in pairs) else 1
+    ok = sum(1 for p in pairs if p.ok)
+    log("matrix: %d passed, %d failed" % (ok, len(pairs) - ok))
+    return 0 if ok == len(pairs) else 1
 
 
 def table(pairs):

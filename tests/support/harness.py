@@ -81,14 +81,20 @@ def _stock_paste_file():
     raise RuntimeError("glance-api-paste.ini not found; is glance installed?")
 
 
-def paste_with_headers_flavor():
+def paste_with_headers_flavor(upload_filter=False):
     """The stock paste file plus a ``headers`` flavor: the keystone
-    pipeline without authtoken, so the context comes from X-* headers."""
+    pipeline without authtoken, so the context comes from X-* headers.
+    With ``upload_filter``, the guard's filter after ``context`` in it, as
+    the README tells operators."""
     text = _stock_paste_file().read_text()
     keystone = next(line for line in text.splitlines()
                     if line.startswith("keystone = "))
     headers = keystone.replace("keystone = ", "headers = ").replace(
         "authtoken ", "")
+    if upload_filter:
+        headers = headers.replace(" context ", " context import_guard ")
+        text += ("\n[filter:import_guard]\npaste.filter_factory = "
+                 "glance_import_guard.middleware:filter_factory\n")
     text = text.replace(keystone, keystone + "\n" + headers, 1)
     return text + textwrap.dedent("""
         [composite:glance-api-headers]
@@ -138,7 +144,8 @@ class GlanceServer:
 
     def __init__(self, workdir, plugins=("import_guard",), import_guard=None,
                  certificate_dir=None, web_download_ports=(),
-                 hashing_algorithm="sha512", database_url=None):
+                 hashing_algorithm="sha512", database_url=None,
+                 upload_filter=False, show_multiple_locations=False):
         self.workdir = pathlib.Path(workdir)
         self.plugins = list(plugins)
         self.import_guard = dict(import_guard or {})
@@ -146,6 +153,8 @@ class GlanceServer:
         self.web_download_ports = list(web_download_ports)
         self.hashing_algorithm = hashing_algorithm
         self.database_url = database_url
+        self.upload_filter = upload_filter
+        self.show_multiple_locations = show_multiple_locations
         self.port = None
         self.process = None
         self.log_path = self.workdir / "glance-api.log"
@@ -167,7 +176,7 @@ class GlanceServer:
             shutil.copyfile(_synced_database(), db)
             database_url = "sqlite:///%s" % db
         (self.workdir / "glance-api-paste.ini").write_text(
-            paste_with_headers_flavor())
+            paste_with_headers_flavor(self.upload_filter))
         ports = ", ".join(str(p) for p in self.web_download_ports)
         sections = {
             "DEFAULT": {
@@ -176,6 +185,7 @@ class GlanceServer:
                 "hashing_algorithm": self.hashing_algorithm,
                 "bind_host": "127.0.0.1",
                 "worker_self_reference_url": self.url,
+                "show_multiple_locations": str(self.show_multiple_locations),
                 "default_log_levels": "glance_import_guard=DEBUG,"
                 "amqp=WARN,sqlalchemy=WARN,stevedore=WARN,"
                 "taskflow=WARN,urllib3=WARN,keystonemiddleware=WARN,"
@@ -266,23 +276,32 @@ class GlanceServer:
     def __exit__(self, *exc):
         self.stop()
 
-    def headers(self, roles=("member", "reader"), project_id=PROJECT_ID):
-        return {
+    def headers(self, roles=("member", "reader"), project_id=PROJECT_ID,
+                service_roles=()):
+        headers = {
             "X-Identity-Status": "Confirmed",
             "X-Roles": ",".join(roles),
             "X-User-Id": USER_ID,
             "X-Tenant-Id": project_id,
             "X-Project-Id": project_id,
         }
+        if service_roles:
+            # What keystonemiddleware sets for a valid service token (this
+            # flavor has no authtoken filter to strip or check it).
+            headers["X-Service-Roles"] = ",".join(service_roles)
+            headers["X-Service-Identity-Status"] = "Confirmed"
+        return headers
 
-    def client(self, roles=("member", "reader")):
-        """An openstacksdk connection acting as a project member."""
+    def client(self, roles=("member", "reader"), service_roles=()):
+        """An openstacksdk connection acting as a project member (with a
+        service token carrying ``service_roles``, if any)."""
         import openstack.connection
         from keystoneauth1 import noauth
         from keystoneauth1 import session as ks_session
         session = ks_session.Session(
             auth=noauth.NoAuth(endpoint=self.url),
-            additional_headers=self.headers(roles))
+            additional_headers=self.headers(roles,
+                                            service_roles=service_roles))
         return openstack.connection.Connection(
             session=session, image_endpoint_override=self.url,
             image_api_version="2")

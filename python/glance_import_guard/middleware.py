@@ -1,0 +1,324 @@
+"""The ``import_guard`` paste filter: the doors other than import.
+
+The import plugin sees only imports. Images also get data through
+``PUT /v2/images/{id}/file`` (what ``openstack image create --file`` does),
+through the locations API, and through the legacy tasks API. This filter
+puts the same decision (the same ``Guard``, rules, messages and codes) in
+front of those doors. In ``glance-api-paste.ini``::
+
+    [filter:import_guard]
+    paste.filter_factory = glance_import_guard.middleware:filter_factory
+
+and ``import_guard`` right after ``context`` in each pipeline of the
+flavor glance-api serves. For a caller whose service token carries none of
+``[import_guard] exempt_service_roles``:
+
+- ``PUT .../file``: before the first byte is read, the properties (and the
+  signing certificate) are checked; then the body is hashed as Glance reads
+  it, and at its end the declared digest and the signature are checked. A
+  refusal is raised from the body's ``read()``, so Glance deletes what it
+  stored, puts the image back to ``queued`` and answers 400 with the
+  guard's message.
+- ``POST .../locations`` and ``PATCH`` operations on ``/locations``: 403.
+- ``POST /v2/tasks``: 403 (the legacy tasks API runs no import plugin).
+- ``PATCH`` of a signature property or of the declared digest once the
+  image has left ``queued``: 403, so that what was verified is what the
+  record says.
+
+NOTE: the filter decides on Glance's routed action, which Glance's router
+puts in ``environ['wsgiorg.routing_args']`` before it reads the body
+(glance/common/wsgi.py, Router and Resource), so the decision is taken at
+the first read of the body; ``//``, percent-encoding and ``/v2.0/`` all
+reach the same action.
+"""
+
+import io
+import json
+
+import webob
+import webob.exc
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from glance_import_guard import _core, opts, signature
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+opts.register(CONF)
+
+# JSON bodies the filter reads whole to decide (a PATCH, a location): far
+# more than any real one, small enough to hold.
+MAX_JSON_BODY = 1 << 20
+
+
+def _context(environ):
+    """The request context Glance's ``context`` filter set (webob keeps
+    ``req.context`` in ``webob.adhoc_attrs``)."""
+    return environ.get("webob.adhoc_attrs", {}).get("context")
+
+
+def _route(environ):
+    """(action, routing match, controller module) Glance routed to."""
+    match = environ.get("wsgiorg.routing_args", ((), {}))[1] or {}
+    resource = match.get("controller")
+    controller = getattr(resource, "controller", None)
+    return (match.get("action"), match,
+            type(controller).__module__ if controller else "")
+
+
+LOCATION_REFUSED = ("this cloud does not let images take their data from a "
+                    "location; upload the data or import it")
+
+
+def _forbidden(message):
+    return webob.exc.HTTPForbidden(explanation=message)
+
+
+class GuardedInput:
+    """``wsgi.input`` as Glance reads it: at the first read the filter
+    decides on the routed request; an upload is then hashed as it is
+    read."""
+
+    def __init__(self, filter_, environ, raw):
+        self.filter = filter_
+        self.environ = environ
+        self.raw = raw
+        self.length = _content_length(environ)
+        self.body = None  # what the decision put in place of ``raw``
+        self.refused = False
+
+    def _call(self, method, size):
+        try:
+            if self.body is None:
+                self.body = self.filter.decide(self.environ, self.raw,
+                                               self.length)
+            return getattr(self.body, method)(size)
+        except webob.exc.HTTPException:
+            self.refused = True
+            raise
+
+    def read(self, size=-1):
+        return self._call("read", size)
+
+    def readline(self, size=-1):
+        return self._call("readline", size)
+
+    def __iter__(self):
+        while True:
+            chunk = self.read(64 * 1024)
+            if not chunk:
+                return
+            yield chunk
+
+
+def _content_length(environ):
+    try:
+        return int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+
+
+class CheckedUpload:
+    """The body of an upload, hashed as it is read; at its end (its
+    Content-Length, or the empty read of a chunked body) the guard's
+    verdict is given, and a refusal is raised from that ``read()``."""
+
+    def __init__(self, raw, length, stream, finish):
+        self.raw = raw
+        self.left = length  # None: chunked
+        self.stream = stream
+        self.finish = finish
+        self.done = False
+
+    def read(self, size=-1):
+        if self.done:
+            return b""
+        if self.left is not None:
+            size = self.left if size is None or size < 0 else min(
+                size, self.left)
+        data = self.raw.read(size) if size != 0 else b""
+        if data:
+            self.stream.update(data)
+            if self.left is not None:
+                self.left -= len(data)
+        if not data or self.left == 0:
+            self.done = True
+            self.finish()  # raises the refusal
+        return data
+
+    def readline(self, size=-1):
+        return self.read(size)
+
+
+class ImportGuardFilter:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") not in ("PUT", "POST", "PATCH"):
+            return self.app(environ, start_response)
+        body = GuardedInput(self, environ, environ["wsgi.input"])
+        environ["wsgi.input"] = body
+
+        def respond(status, headers, exc_info=None):
+            if body.refused:
+                # The rest of the body was never read: the client must not
+                # send its next request on this connection.
+                headers = [h for h in headers
+                           if h[0].lower() != "connection"]
+                headers.append(("Connection", "close"))
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, respond)
+
+    # The decision, at the first read of the body.
+
+    def decide(self, environ, raw, length):
+        """What Glance reads instead of ``raw``; raises the refusal."""
+        action, match, module = _route(environ)
+        method = environ.get("REQUEST_METHOD")
+        door = {("upload", "PUT"): "upload", ("add_location", "POST"):
+                "location", ("update", "PATCH"): "patch"}.get(
+                    (action, method))
+        if action == "create" and module.endswith(".tasks"):
+            door = "task"
+        if door is None:
+            return raw
+        context = _context(environ)
+        if context is None:
+            # NOTE: Glance's context filter sets req.context
+            # (glance/api/middleware/context.py); without it the filter
+            # cannot know who asks, so it refuses.
+            LOG.error("import_guard has no request context: put "
+                      "import_guard after context in the paste pipeline")
+            raise webob.exc.HTTPInternalServerError(
+                explanation="the import guard is misconfigured; the cloud "
+                            "operator must fix glance-api's paste pipeline")
+        if self._exempt(context):
+            return raw
+        if door == "upload":
+            return self._upload(context, match["image_id"], raw, length)
+        if door == "location":
+            raise self._refuse_door(
+                context, match.get("image_id"), "location-refused",
+                LOCATION_REFUSED)
+        if door == "task":
+            raise self._refuse_door(
+                context, None, "legacy-task-refused",
+                "this cloud does not run the tasks API's import, which "
+                "checks no signature; create the image and import it "
+                "(POST /v2/images/{id}/import)")
+        return self._patch(context, match["image_id"], raw, length)
+
+    def _exempt(self, context):
+        exempt = set(CONF.import_guard.exempt_service_roles)
+        roles = set(getattr(context, "service_roles", None) or [])
+        if exempt & roles:
+            LOG.debug("import_guard lets a request through: its service "
+                      "token has %s", sorted(exempt & roles))
+            return True
+        return False
+
+    def _refuse_door(self, context, image_id, code, message):
+        problem = _core.problem(code, message)
+        text = _core.refusal_message(image_id or "(new)", [problem])
+        LOG.warning("import_guard refused image %(image)s of project "
+                    "%(project)s [%(codes)s]: %(message)s",
+                    {"image": image_id, "project": context.project_id,
+                     "codes": code, "message": text})
+        return _forbidden(text)
+
+    def _image(self, context, image_id):
+        # NOTE: read as glance/api/middleware/cache.py reads an image.
+        import glance.db
+        return glance.db.ImageRepo(context, glance.db.get_api()).get(
+            image_id)
+
+    def _refusal(self, context, image_id, problems):
+        message = _core.refusal_message(image_id, problems)
+        LOG.warning("import_guard refused image %(image)s of project "
+                    "%(project)s [%(codes)s]: %(message)s",
+                    {"image": image_id, "project": context.project_id,
+                     "codes": ",".join(p["code"] for p in problems),
+                     "message": message})
+        # NOTE: raised from the body's read(), HTTPBadRequest makes Glance
+        # delete what it stored, put the image back to queued and answer
+        # 400 with this message (glance/api/v2/image_data.py, upload).
+        return webob.exc.HTTPBadRequest(explanation=message)
+
+    def _upload(self, context, image_id, raw, length):
+        image = self._image(context, image_id)
+        # NOTE: dict() of it, not .items(): the ExtraProperties proxy of
+        # glance.db.ImageProxy iterates its keys but its items() is empty.
+        properties = {str(k): str(v)
+                      for k, v in dict(image.extra_properties).items()}
+        try:
+            guard = opts.guard(CONF)
+        except _core.PolicyError as e:
+            LOG.error("import_guard is misconfigured, refusing the upload "
+                      "of image %s: %s", image_id, e)
+            raise self._refusal(context, image_id, [_core.problem(
+                "guard-misconfigured",
+                "the import guard is misconfigured; the cloud operator "
+                "must fix [import_guard] in glance-api.conf")]) from None
+        verdict = guard.check_properties(properties, context.roles or [])
+        plan = verdict["plan"]
+        if verdict["problems"]:
+            raise self._refusal(context, image_id, verdict["problems"])
+        certificate = None
+        sig = plan["signature"]
+        if sig:
+            certificate, problems = signature.certificate_of(
+                context, guard, sig, CONF.import_guard.trusted_certificate_ids)
+            if problems:
+                raise self._refusal(context, image_id, problems)
+        group = CONF.import_guard
+        stream = guard.stream(plan, chunk_size=group.hash_chunk_size,
+                              threads=group.hash_threads)
+
+        def finish():
+            result = stream.finish()
+            problems = result["problems"]
+            if sig:
+                problems += signature.verify_with_certificate(
+                    certificate, sig, result["digests"][sig["hash"]])
+            if problems:
+                raise self._refusal(context, image_id, problems)
+            LOG.info("import_guard accepted the upload of image %(image)s "
+                     "(%(bytes)d bytes, signature %(sig)s)",
+                     {"image": image_id, "bytes": result["bytes"],
+                      "sig": "verified" if sig else "not required"})
+
+        return CheckedUpload(raw, length, stream, finish)
+
+    def _patch(self, context, image_id, raw, length):
+        body = raw.read(min(length, MAX_JSON_BODY + 1)
+                        if length is not None else MAX_JSON_BODY + 1)
+        try:
+            changes = json.loads(body.decode("utf-8"))
+        except ValueError:
+            return io.BytesIO(body)  # Glance answers the bad body itself
+        paths = [str(c.get("path", "")) for c in changes
+                 if isinstance(c, dict)] if isinstance(changes, list) else []
+        if any(p == "/locations" or p.startswith("/locations/")
+               for p in paths):
+            raise self._refuse_door(context, image_id, "location-refused",
+                                    LOCATION_REFUSED)
+        guarded = set(_core.SIGNATURE_PROPERTIES) | {
+            CONF.import_guard.hash_algo_property,
+            CONF.import_guard.hash_value_property}
+        touched = sorted({p[1:] for p in paths} & guarded)
+        if touched:
+            image = self._image(context, image_id)
+            if image.status != "queued":
+                raise self._refuse_door(
+                    context, image_id, "verified-property-change",
+                    "%s cannot change once the image has data (it is %s): "
+                    "the guard verified the data against them; create a "
+                    "new image instead" % (", ".join(touched), image.status))
+        return io.BytesIO(body)
+
+
+def filter_factory(global_conf, **local_conf):
+    """The ``paste.filter_factory`` entry point."""
+    return ImportGuardFilter
