@@ -2,12 +2,15 @@
 
     glance-import-guard sign IMAGE --key KEY.pem --certificate-id ID
     glance-import-guard check IMAGE --property k=v ... [--certificate CERT]
+    glance-import-guard doctor [--config-dir DIR] [--nova-config FILE]
 
 ``sign`` reads the image once (the core's one pass), signs the digest with
 the key, and prints every property the guard needs as ``--property k=v``
 arguments for ``openstack image create`` (or as JSON). ``check`` runs every
 rule of the guard offline on a file and a set of properties and, given the
 signing certificate, verifies the signature as the guard would.
+``doctor`` reads a glance-api configuration and tells which doors let an
+unsigned image become active (see ``doctor.py``).
 """
 
 import argparse
@@ -209,6 +212,14 @@ def cmd_check(args):
     return EXIT_ACCEPT if accepted else EXIT_REFUSE
 
 
+def cmd_doctor(args):
+    from glance_import_guard import doctor  # imports Glance: only here
+    try:
+        return doctor.run(args.config_dir, args.nova_config, args.format)
+    except doctor.ConfigError as e:
+        raise UsageError(str(e)) from e
+
+
 def parser():
     p = argparse.ArgumentParser(
         prog="glance-import-guard",
@@ -265,6 +276,23 @@ def parser():
     c.add_argument("--roles", help="comma-separated roles of the importer")
     c.add_argument("--format", choices=("text", "json"), default="text")
     c.set_defaults(func=cmd_check)
+
+    d = sub.add_parser(
+        "doctor", help="tell which doors of a Glance deployment let "
+                       "unsigned images in",
+        description="Reads glance-api's configuration, paste pipeline and "
+                    "policy and prints, for each way image data gets in, "
+                    "whether it is closed, open or needs a look; exit "
+                    "status 0 if every door is closed for callers who are "
+                    "not exempt, 1 if not, 2 on bad input.")
+    d.add_argument("--config-dir", default="/etc/glance",
+                   help="glance-api's configuration directory (default: "
+                        "/etc/glance)")
+    d.add_argument("--nova-config", metavar="FILE",
+                   help="nova.conf, to check Nova's signature and service "
+                        "token settings too")
+    d.add_argument("--format", choices=("text", "json"), default="text")
+    d.set_defaults(func=cmd_doctor)
     return p
 
 
