@@ -3,7 +3,8 @@
 Starts glance-api (gunicorn, SQLite, a file store, no Keystone) with
 import_guard enabled and the certificate_directory key manager, signs with
 the openssl CLI as the Glance docs show users, imports five images with
-openstacksdk, prints what happened to each, and stops the server.
+openstacksdk (and uploads three with PUT /file, through the guard's
+paste filter), prints what happened to each, and stops the server.
 """
 
 import base64
@@ -80,21 +81,31 @@ def main():
         ("signed, right digest", "glance-direct", signed),
         ("unsigned image", "web-download", {}),
         ("signed, right digest", "web-download", signed),
+        ("unsigned image", UPLOAD, {}),
+        ("signed, bytes do not match the declared digest", UPLOAD,
+         wrong_digest),
+        ("signed, right digest", UPLOAD, signed),
     ]
 
     rows = []
     with harness.FileServer(WORKDIR / "http") as files:
         server = harness.GlanceServer(
             WORKDIR / "glance", certificate_dir=cert_dir,
-            web_download_ports=[files.port])
-        print("Starting glance-api with import_guard enabled...")
+            web_download_ports=[files.port], upload_filter=True)
+        print("Starting glance-api with import_guard enabled (the import "
+              "plugin, and the filter in its paste pipeline)...")
         with server:
             print("  glance-api is at %s" % server.url)
             conn = server.client()
             for case, method, props in story:
+                # A name of its own: openstacksdk's create_image reuses an
+                # image that has the same name.
                 image = conn.image.create_image(
-                    name=case, disk_format="raw", container_format="bare",
-                    **props)
+                    name="%s [%s]" % (case, method), disk_format="raw",
+                    container_format="bare", **props)
+                if method == UPLOAD:
+                    rows.append(upload(server, case, image, data))
+                    continue
                 if method == "glance-direct":
                     conn.image.stage_image(image, data=data)
                     conn.image.import_image(image, method=method)
@@ -112,13 +123,33 @@ def main():
     print_table(rows)
     print("\nglance-api log: %s" % server.log_path)
     print("Refusals are logged there at WARNING by glance_import_guard.")
-    expected = ["queued", "queued", "queued", "active", "queued", "active"]
+    expected = ["queued", "queued", "queued", "active", "queued", "active",
+                "queued", "queued", "active"]
     return 0 if [r[2] for r in rows] == expected else 1
+
+
+UPLOAD = "upload (PUT /file)"
+
+
+def upload(server, case, image, data):
+    """What `openstack image create --file` does: PUT the data."""
+    response = server.client().session.put(
+        server.url + "/v2/images/%s/file" % image.id, data=data,
+        raise_exc=False, headers={"Content-Type": "application/octet-stream",
+                                  "Accept": "text/plain"})
+    # A new connection: a refused upload's connection is closed.
+    image = server.client().image.get_image(image.id)
+    if response.status_code == 204:
+        message = "(HTTP 204) os_hash_value %s..." % image.hash_value[:16]
+    else:
+        text = response.text.split("\n\n", 1)[-1].strip()
+        message = "(HTTP %d) %s" % (response.status_code, text)
+    return (case, UPLOAD, image.status, message)
 
 
 def print_table(rows):
     """case | method | status, and under each row the task's message."""
-    headers = ("case", "import method", "final status")
+    headers = ("case", "door", "final status")
     widths = [max(len(h), *(len(r[i]) for r in rows))
               for i, h in enumerate(headers)]
     rule = "-" * (sum(widths) + 3 * (len(widths) - 1))

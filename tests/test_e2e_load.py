@@ -13,7 +13,6 @@ test), a limit of the test database, not of the guard."""
 import concurrent.futures
 import hashlib
 import os
-import pathlib
 import threading
 import time
 import uuid
@@ -40,19 +39,6 @@ def world(tmp_path_factory):
             web_download_ports=[files.port], database_url=postgres.url)
         with server:
             yield server, files, key
-
-
-def worker_pid(glance):
-    """The gunicorn worker: the master's only child."""
-    children = pathlib.Path("/proc/%d/task/%d/children" % (
-        glance.process.pid, glance.process.pid)).read_text().split()
-    assert len(children) == 1, children
-    return int(children[0])
-
-
-def resources(pid):
-    return (len(os.listdir("/proc/%d/task" % pid)),
-            len(os.listdir("/proc/%d/fd" % pid)))
 
 
 def prepare(glance, files, key, n):
@@ -111,28 +97,15 @@ def run_round(glance, files, key):
     return results
 
 
-def settled(pid, timeout=10):
-    """Resources of the worker once idle (thread pools shrink lazily)."""
-    deadline = time.monotonic() + timeout
-    last = resources(pid)
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        now = resources(pid)
-        if now == last:
-            return now
-        last = now
-    return last
-
-
 def test_twenty_imports_at_once(world):
     glance, files, key = world
-    pid = worker_pid(glance)
+    pid = glance.worker_pid()
     started = time.monotonic()
     run_round(glance, files, key)
     first = time.monotonic() - started
-    after_first = settled(pid)
+    after_first = harness.settled(pid)
     run_round(glance, files, key)
-    after_second = settled(pid)
+    after_second = harness.settled(pid)
     assert not list(glance.staging_dir.iterdir()), "staging not clean"
     threads_first, fds_first = after_first
     threads_second, fds_second = after_second

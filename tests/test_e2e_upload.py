@@ -1,7 +1,8 @@
 """End to end, the doors other than import: a real glance-api whose paste
-pipeline has the guard's filter after ``context``, driven over HTTP by a
-real client (keystoneauth's session, as openstacksdk sends it; raw sockets
-where a client would not misbehave on purpose)."""
+pipeline has the guard's filter after ``context``, under gunicorn and under
+uWSGI (which reads chunked bodies itself), driven over HTTP by a real
+client (keystoneauth's session, as openstacksdk sends it; raw sockets where
+a client would not misbehave on purpose)."""
 
 import hashlib
 import os
@@ -22,12 +23,13 @@ def signer(tmp_path_factory):
     return key, cert_dir
 
 
-@pytest.fixture(scope="module")
-def glance(tmp_path_factory, signer):
+@pytest.fixture(scope="module", params=["gunicorn", "uwsgi"])
+def glance(request, tmp_path_factory, signer):
     server = harness.GlanceServer(
         tmp_path_factory.mktemp("glance-upload"), certificate_dir=signer[1],
         upload_filter=True, show_multiple_locations=True,
-        import_guard={"exempt_service_roles": ["service"]})
+        import_guard={"exempt_service_roles": ["service"]},
+        server=request.param)
     with server:
         yield server
 

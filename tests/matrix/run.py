@@ -9,7 +9,7 @@ selected pair (all when none is named) it
 
 - makes a virtualenv in ``.matrix/<pair>/venv`` with
   ``pip install -c upper-constraints-<release>.txt glance==X pytest
-  hypothesis gunicorn openstacksdk``, once: the venv is reused while the
+  hypothesis gunicorn uwsgi openstacksdk``, once: the venv is reused while the
   constraints file, the requirements and the interpreter are unchanged
   (their hash is in ``.matrix/<pair>/inputs``);
 - reinstalls the guard's wheel into it (``--force-reinstall --no-deps``, so
@@ -57,7 +57,9 @@ PAIRS = {
     "2026.1-py3.12": ("2026.1", "32.0.0", "3.12"),
     "2026.2-py3.13": ("2026.2-master", "33.0.0", "3.13"),
 }
-REQUIREMENTS = ["pytest", "hypothesis", "gunicorn", "openstacksdk"]
+# uwsgi: the upload filter is tested under uWSGI too (it builds from
+# source once per Python; pip caches the wheel).
+REQUIREMENTS = ["pytest", "hypothesis", "gunicorn", "uwsgi", "openstacksdk"]
 # Bump when the way a venv is made changes, to remake every venv.
 RECIPE = "1"
 

@@ -145,7 +145,8 @@ class GlanceServer:
     def __init__(self, workdir, plugins=("import_guard",), import_guard=None,
                  certificate_dir=None, web_download_ports=(),
                  hashing_algorithm="sha512", database_url=None,
-                 upload_filter=False, show_multiple_locations=False):
+                 upload_filter=False, show_multiple_locations=False,
+                 server="gunicorn"):
         self.workdir = pathlib.Path(workdir)
         self.plugins = list(plugins)
         self.import_guard = dict(import_guard or {})
@@ -154,6 +155,7 @@ class GlanceServer:
         self.hashing_algorithm = hashing_algorithm
         self.database_url = database_url
         self.upload_filter = upload_filter
+        self.server = server
         self.show_multiple_locations = show_multiple_locations
         self.port = None
         self.process = None
@@ -227,11 +229,8 @@ class GlanceServer:
         env = dict(os.environ, OS_GLANCE_CONFIG_DIR=str(self.workdir))
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--bind", "127.0.0.1:%d" % self.port,
-             "--workers", "1", "--threads", "8", "--timeout", "300",
-             *gunicorn_options(), wsgi_app()],
-            cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            self._command(), cwd=self.workdir, env=env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -248,6 +247,28 @@ class GlanceServer:
         self.stop()
         raise RuntimeError("glance-api did not answer in %ss; log:\n%s" % (
             timeout, self.log_tail()))
+
+    def _command(self):
+        if self.server == "gunicorn":
+            return [str(BIN / "gunicorn"), "--bind",
+                    "127.0.0.1:%d" % self.port, "--workers", "1",
+                    "--threads", "8", "--timeout", "300",
+                    *gunicorn_options(), wsgi_app()]
+        # uWSGI as devstack runs glance-api (lib/glance, write_uwsgi_config):
+        # chunked input read by uwsgi.chunked_read(), no keep-alive.
+        app = self.workdir / "glance_wsgi.py"
+        app.write_text(
+            "try:\n    from glance.wsgi.api import application\n"
+            "except ImportError:  # glance 28\n"
+            "    from glance.common.wsgi_app import init_app\n"
+            "    application = init_app()\n")
+        return [str(BIN / "uwsgi"), "--http-socket",
+                "127.0.0.1:%d" % self.port, "--wsgi-file", str(app),
+                "--master", "--processes", "1", "--threads", "8",
+                "--enable-threads", "--lazy-apps", "--die-on-term",
+                "--need-app", "--buffer-size", "65535",
+                "--http-chunked-input", "--http-auto-chunked",
+                "--add-header", "Connection: close"]
 
     def stop(self, timeout=15):
         if self in GlanceServer.running:
@@ -306,12 +327,38 @@ class GlanceServer:
             session=session, image_endpoint_override=self.url,
             image_api_version="2")
 
+    def worker_pid(self):
+        """The server's worker process: the master's only child."""
+        children = pathlib.Path("/proc/%d/task/%d/children" % (
+            self.process.pid, self.process.pid)).read_text().split()
+        assert len(children) == 1, children
+        return int(children[0])
+
     def staged(self, image_id):
         return (self.staging_dir / str(image_id)).exists()
 
     def stored(self, image_id):
         return any(p.name.startswith(str(image_id))
                    for p in self.store_dir.iterdir())
+
+
+def resources(pid):
+    """(threads, open file descriptors) of a process."""
+    return (len(os.listdir("/proc/%d/task" % pid)),
+            len(os.listdir("/proc/%d/fd" % pid)))
+
+
+def settled(pid, timeout=10):
+    """Resources of a worker once idle (thread pools shrink lazily)."""
+    deadline = time.monotonic() + timeout
+    last = resources(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = resources(pid)
+        if now == last:
+            return now
+        last = now
+    return last
 
 
 class PostgresServer:
