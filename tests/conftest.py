@@ -201,6 +201,13 @@ def files(tmp_path_factory):
         yield server
 
 
+@pytest.fixture
+def conn(glance):
+    """A project member's openstacksdk connection to the module's
+    ``glance`` server (each end-to-end module has that fixture)."""
+    return glance.client()
+
+
 def staged_exists(case):
     return os.path.exists(case.staged)
 

@@ -3,6 +3,7 @@
 import ast
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import os
@@ -79,14 +80,11 @@ def test_hash_file_errors_are_typed(tmp_path):
     assert issubclass(guard.PolicyError, guard.GuardError)
 
 
-def test_other_threads_run_while_a_file_is_hashed(tmp_path):
-    """The GIL is released for the whole pass (not a timing assertion: it
-    counts that another Python thread ran at all while hashing)."""
-    path = tmp_path / "big"
-    with open(path, "wb") as f:
-        f.truncate(256 << 20)
-    ticks = []
-    done = threading.Event()
+@contextlib.contextmanager
+def ticks_meanwhile():
+    """Counts how often another Python thread ran during the block (not a
+    timing assertion: it shows the GIL was released at all)."""
+    ticks, done = [], threading.Event()
 
     def tick():
         while not done.is_set():
@@ -96,12 +94,23 @@ def test_other_threads_run_while_a_file_is_hashed(tmp_path):
     t = threading.Thread(target=tick)
     t.start()
     time.sleep(0.01)
+    counted = []
     before = len(ticks)
-    guard.hash_file(path, ["sha512", "sha3_512"])
-    during = len(ticks) - before
-    done.set()
-    t.join()
-    assert during > 5
+    try:
+        yield counted
+    finally:
+        counted.append(len(ticks) - before)
+        done.set()
+        t.join()
+
+
+def test_other_threads_run_while_a_file_is_hashed(tmp_path):
+    path = tmp_path / "big"
+    with open(path, "wb") as f:
+        f.truncate(256 << 20)
+    with ticks_meanwhile() as during:
+        guard.hash_file(path, ["sha512", "sha3_512"])
+    assert during[0] > 5
 
 
 def policy(**changes):
@@ -387,20 +396,8 @@ def test_other_threads_run_while_a_stream_is_fed():
     stream = g.stream({"algorithms": ["sha512", "sha3_512"],
                        "declared": None, "signature": None}, threads=1)
     chunk = os.urandom(8 << 20)
-    ticks, done = [], threading.Event()
-
-    def tick():
-        while not done.is_set():
-            ticks.append(1)
-            time.sleep(0.001)
-
-    t = threading.Thread(target=tick)
-    t.start()
-    before = len(ticks)
-    for _ in range(12):
-        stream.update(chunk)
-    stream.finish()
-    during = len(ticks) - before
-    done.set()
-    t.join()
-    assert during > 5
+    with ticks_meanwhile() as during:
+        for _ in range(12):
+            stream.update(chunk)
+        stream.finish()
+    assert during[0] > 5

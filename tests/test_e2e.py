@@ -40,11 +40,6 @@ def glance(tmp_path_factory, cert_dir, files):
     print("glance-api log: %s" % server.log_path)
 
 
-@pytest.fixture
-def conn(glance):
-    return glance.client()
-
-
 @pytest.mark.parametrize("method", METHODS)
 def test_unsigned_image_is_refused(glance, conn, files, method):
     image = do_import(conn, files, {}, os.urandom(4096), method)

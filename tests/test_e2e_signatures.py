@@ -60,11 +60,6 @@ def glance(tmp_path_factory, pki, files):
 
 
 @pytest.fixture
-def conn(glance):
-    return glance.client()
-
-
-@pytest.fixture
 def data():
     return os.urandom(3 << 20) + b"tail"
 

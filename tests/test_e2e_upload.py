@@ -35,11 +35,6 @@ def glance(request, tmp_path_factory, signer):
 
 
 @pytest.fixture
-def conn(glance):
-    return glance.client()
-
-
-@pytest.fixture
 def data():
     return os.urandom(2 << 20) + b"tail"
 
