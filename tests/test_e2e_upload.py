@@ -4,9 +4,12 @@ uWSGI (which reads chunked bodies itself), driven over HTTP by a real
 client (keystoneauth's session, as openstacksdk sends it; raw sockets where
 a client would not misbehave on purpose)."""
 
+import concurrent.futures
 import hashlib
 import os
 import socket
+import threading
+import time
 
 import pytest
 
@@ -257,3 +260,37 @@ def test_a_lying_or_vanishing_client_leaves_a_queued_image(
     fresh = glance.client()
     assert_uploaded(glance, fresh, image, upload(glance, fresh, image.id,
                                                  data), data)
+
+
+def test_a_patch_during_the_upload_cannot_change_what_is_verified(
+        glance, conn, signer, data):
+    image = new_image(conn, signed(signer, data))
+    reached = threading.Event()
+    proceed = threading.Event()
+
+    def slow_body():
+        yield data[:65536]
+        reached.set()
+        proceed.wait(30)
+        for i in range(65536, len(data), 65536):
+            yield data[i:i + 65536]
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        uploading = pool.submit(upload, glance, glance.client(), image.id,
+                                slow_body())
+        assert reached.wait(30)
+        time.sleep(0.5)  # the first chunk is in Glance: status saving
+        patch = glance.client().session.patch(
+            glance.url + "/v2/images/%s" % image.id, raise_exc=False,
+            json=[{"op": "replace", "path": "/img_hash_value",
+                   "value": "0" * 128}],
+            headers={"Content-Type":
+                     "application/openstack-images-v2.1-json-patch"})
+        proceed.set()
+        response = uploading.result(60)
+    assert patch.status_code == 403, patch.text
+    assert "cannot change once the image has data" in patch.text
+    assert_uploaded(glance, conn, image, response, data)
+    after = image_of(glance, image.id)
+    assert after.properties["img_hash_value"] == hashlib.sha512(
+        data).hexdigest()
