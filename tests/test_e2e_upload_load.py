@@ -54,9 +54,12 @@ def run_round(glance, key):
         image_id, _, sent = case
         conn = glance.client()
         barrier.wait()
-        return conn.session.put(
-            glance.url + "/v2/images/%s/file" % image_id, data=sent,
-            headers=HEADERS, raise_exc=False)
+        try:
+            return conn.session.put(
+                glance.url + "/v2/images/%s/file" % image_id, data=sent,
+                headers=HEADERS, raise_exc=False)
+        finally:
+            conn.close()
 
     with concurrent.futures.ThreadPoolExecutor(UPLOADS) as pool:
         responses = list(pool.map(put, cases))
@@ -83,8 +86,14 @@ def test_twenty_uploads_at_once(world):
     after_first = harness.settled(pid)
     run_round(glance, key)
     after_second = harness.settled(pid)
-    assert after_second[0] <= after_first[0], (after_first, after_second)
-    assert after_second[1] <= after_first[1], (after_first, after_second)
+    # A leak of the guard's would grow by one thread or descriptor per
+    # upload at least (20 a round); the worker's own pools (database
+    # connections, idle keep-alive sockets) move by a few either way.
+    slack = UPLOADS // 2
+    assert after_second[0] <= after_first[0] + slack, (after_first,
+                                                       after_second)
+    assert after_second[1] <= after_first[1] + slack, (after_first,
+                                                       after_second)
     SUMMARY.append(
         "upload load (%s): 2 rounds of %d concurrent uploads; worker after "
         "each: %d/%d threads, %d/%d fds" % (
