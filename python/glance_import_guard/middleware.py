@@ -184,6 +184,9 @@ class CheckedUpload:
 
 
 class ImportGuardFilter:
+    """The WSGI filter: wraps the body of every PUT, POST and PATCH so that
+    the decision is taken at its first read (see the module's doc)."""
+
     def __init__(self, app):
         self.app = app
 
@@ -340,6 +343,10 @@ class ImportGuardFilter:
     def _patch(self, context, image_id, raw, length):
         body = raw.read(min(length, MAX_JSON_BODY + 1)
                         if length is not None else MAX_JSON_BODY + 1)
+        if len(body) > MAX_JSON_BODY:
+            raise webob.exc.HTTPRequestEntityTooLarge(
+                explanation="an image PATCH of more than %d bytes" %
+                MAX_JSON_BODY)
         try:
             changes = json.loads(body.decode("utf-8"))
         except ValueError:

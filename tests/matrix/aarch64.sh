@@ -7,7 +7,7 @@
 set -euo pipefail
 wheel=$1
 work=${AARCH64_WORK:-$PWD/target/aarch64}
-command -v qemu-aarch64-static >/dev/null || apt-get install -y -q qemu-user-static >/dev/null
+command -v qemu-aarch64-static >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q qemu-user-static >/dev/null; }
 if [ ! -x "$work/sysroot/usr/bin/python3.11" ]; then
     mkdir -p "$work"/{state/lists/partial,cache/archives/partial,debs,sysroot}
     touch "$work/state/status"
