@@ -41,6 +41,12 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_import_guard import _core, opts, signature
+from glance_import_guard.bodies import (
+    CheckedUpload,
+    GuardedInput,
+    UwsgiChunks,
+    uwsgi_module,
+)
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -74,115 +80,6 @@ def _forbidden(message):
     return webob.exc.HTTPForbidden(explanation=message)
 
 
-class GuardedInput:
-    """``wsgi.input`` as Glance reads it: at the first read the filter
-    decides on the routed request; an upload is then hashed as it is
-    read."""
-
-    def __init__(self, filter_, environ, raw):
-        self.filter = filter_
-        self.environ = environ
-        self.raw = raw
-        self.length = _content_length(environ)
-        self.body = None  # what the decision put in place of ``raw``
-        self.refused = False
-
-    def _call(self, method, size):
-        try:
-            if self.body is None:
-                self.body = self.filter.decide(self.environ, self.raw,
-                                               self.length)
-            return getattr(self.body, method)(size)
-        except webob.exc.HTTPException:
-            self.refused = True
-            raise
-
-    def read(self, size=-1):
-        return self._call("read", size)
-
-    def readline(self, size=-1):
-        return self._call("readline", size)
-
-    def __iter__(self):
-        while True:
-            chunk = self.read(64 * 1024)
-            if not chunk:
-                return
-            yield chunk
-
-
-def _content_length(environ):
-    try:
-        return int(environ.get("CONTENT_LENGTH") or "")
-    except ValueError:
-        return None
-
-
-def _uwsgi():
-    try:
-        import uwsgi
-    except ImportError:
-        return None
-    return uwsgi
-
-
-class UwsgiChunks:
-    """A chunked request body under uWSGI, as a file."""
-
-    def __init__(self, uwsgi):
-        self.uwsgi = uwsgi
-        self.buffer = b""
-        self.ended = False
-
-    def read(self, size=-1):
-        want = None if size is None or size < 0 else size
-        while not self.ended and (want is None or len(self.buffer) < want):
-            chunk = self.uwsgi.chunked_read()
-            if not chunk:
-                self.ended = True
-            self.buffer += chunk or b""
-        if want is None:
-            data, self.buffer = self.buffer, b""
-        else:
-            data, self.buffer = self.buffer[:want], self.buffer[want:]
-        return data
-
-    def readline(self, size=-1):
-        return self.read(size)
-
-
-class CheckedUpload:
-    """The body of an upload, hashed as it is read; at its end (its
-    Content-Length, or the empty read of a chunked body) the guard's
-    verdict is given, and a refusal is raised from that ``read()``."""
-
-    def __init__(self, raw, length, stream, finish):
-        self.raw = raw
-        self.left = length  # None: chunked
-        self.stream = stream
-        self.finish = finish
-        self.done = False
-
-    def read(self, size=-1):
-        if self.done:
-            return b""
-        if self.left is not None:
-            size = self.left if size is None or size < 0 else min(
-                size, self.left)
-        data = self.raw.read(size) if size != 0 else b""
-        if data:
-            self.stream.update(data)
-            if self.left is not None:
-                self.left -= len(data)
-        if not data or self.left == 0:
-            self.done = True
-            self.finish()  # raises the refusal
-        return data
-
-    def readline(self, size=-1):
-        return self.read(size)
-
-
 class ImportGuardFilter:
     """The WSGI filter: wraps the body of every PUT, POST and PATCH so that
     the decision is taken at its first read (see the module's doc)."""
@@ -194,7 +91,7 @@ class ImportGuardFilter:
         if environ.get("REQUEST_METHOD") not in ("PUT", "POST", "PATCH"):
             return self.app(environ, start_response)
         raw = environ["wsgi.input"]
-        uwsgi = _uwsgi()
+        uwsgi = uwsgi_module()
         if (uwsgi is not None and environ.get(
                 "HTTP_TRANSFER_ENCODING", "").lower() == "chunked"):
             # NOTE: under uWSGI, Glance reads a chunked body with
@@ -278,10 +175,27 @@ class ImportGuardFilter:
         return _forbidden(text)
 
     def _image(self, context, image_id):
+        """The image, or None where the caller may not see it (Glance then
+        answers the request itself, 404 or 403)."""
         # NOTE: read as glance/api/middleware/cache.py reads an image.
         import glance.db
-        return glance.db.ImageRepo(context, glance.db.get_api()).get(
-            image_id)
+        from glance.common import exception
+        try:
+            return glance.db.ImageRepo(context, glance.db.get_api()).get(
+                image_id)
+        except (exception.NotFound, exception.Forbidden):
+            return None
+
+    def failure(self, environ):
+        """The refusal of a request the guard failed on."""
+        image_id = _route(environ)[1].get("image_id")
+        problem = _core.problem(
+            "guard-failed",
+            "the import guard could not check this request because of an "
+            "unexpected error; try again, and if this persists ask the "
+            "cloud operator (the glance-api log has the details)")
+        return webob.exc.HTTPBadRequest(explanation=_core.refusal_message(
+            image_id or "(new)", [problem]))
 
     def _refusal(self, context, image_id, problems):
         message = _core.refusal_message(image_id, problems)
@@ -297,6 +211,8 @@ class ImportGuardFilter:
 
     def _upload(self, context, image_id, raw, length):
         image = self._image(context, image_id)
+        if image is None:
+            return raw
         # NOTE: dict() of it, not .items(): the ExtraProperties proxy of
         # glance.db.ImageProxy iterates its keys but its items() is empty.
         properties = {str(k): str(v)
@@ -363,7 +279,7 @@ class ImportGuardFilter:
         touched = sorted({p[1:] for p in paths} & guarded)
         if touched:
             image = self._image(context, image_id)
-            if image.status != "queued":
+            if image is not None and image.status != "queued":
                 raise self._refuse_door(
                     context, image_id, "verified-property-change",
                     "%s cannot change once the image has data (it is %s): "
