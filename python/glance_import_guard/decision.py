@@ -27,3 +27,16 @@ def decide(guard, properties, path, roles, verify_signature, *,
     if sig and result["bytes"] is not None:
         problems += verify_signature(sig, result["digests"][sig["hash"]])
     return problems, plan, result
+
+
+def refusal(log, image_id, project_id, problems):
+    """The message of a refusal, logged at WARNING on ``log`` (the caller's
+    logger) with the image, the project and the problem codes, as every
+    door logs it."""
+    message = _core.refusal_message(image_id, problems)
+    log.warning("import_guard refused image %(image)s of project "
+                "%(project)s [%(codes)s]: %(message)s",
+                {"image": image_id, "project": project_id,
+                 "codes": ",".join(p["code"] for p in problems),
+                 "message": message})
+    return message

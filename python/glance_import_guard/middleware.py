@@ -40,7 +40,7 @@ import webob.exc
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from glance_import_guard import _core, opts, signature
+from glance_import_guard import _core, decision, opts, signature
 from glance_import_guard.bodies import (
     CheckedUpload,
     GuardedInput,
@@ -166,13 +166,9 @@ class ImportGuardFilter:
         return False
 
     def _refuse_door(self, context, image_id, code, message):
-        problem = _core.problem(code, message)
-        text = _core.refusal_message(image_id or "(new)", [problem])
-        LOG.warning("import_guard refused image %(image)s of project "
-                    "%(project)s [%(codes)s]: %(message)s",
-                    {"image": image_id, "project": context.project_id,
-                     "codes": code, "message": text})
-        return _forbidden(text)
+        return _forbidden(decision.refusal(
+            LOG, image_id or "(new)", context.project_id,
+            [_core.problem(code, message)]))
 
     def _image(self, context, image_id):
         """The image, or None where the caller may not see it (Glance then
@@ -198,12 +194,8 @@ class ImportGuardFilter:
             image_id or "(new)", [problem]))
 
     def _refusal(self, context, image_id, problems):
-        message = _core.refusal_message(image_id, problems)
-        LOG.warning("import_guard refused image %(image)s of project "
-                    "%(project)s [%(codes)s]: %(message)s",
-                    {"image": image_id, "project": context.project_id,
-                     "codes": ",".join(p["code"] for p in problems),
-                     "message": message})
+        message = decision.refusal(LOG, image_id, context.project_id,
+                                   problems)
         # NOTE: raised from the body's read(), HTTPBadRequest makes Glance
         # delete what it stored, put the image back to queued and answer
         # 400 with this message (glance/api/v2/image_data.py, upload).

@@ -136,14 +136,8 @@ class GuardImport(task.Task):
                   self.image_id, result["digests"])
 
     def _refuse(self, problems):
-        message = _core.refusal_message(self.image_id, problems)
-        LOG.warning("import_guard refused image %(image)s of project "
-                    "%(project)s [%(codes)s]: %(message)s",
-                    {"image": self.image_id,
-                     "project": self.context.project_id,
-                     "codes": ",".join(p["code"] for p in problems),
-                     "message": message})
-        raise ImportRefused(message)
+        raise ImportRefused(decision.refusal(
+            LOG, self.image_id, self.context.project_id, problems))
 
     def revert(self, result, file_path=None, **kwargs):
         refused = isinstance(result, failure.Failure)
