@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -270,7 +271,7 @@ def glance_upload(workdir, sizes, repeat):
                 for _ in range(repeat):
                     conn = server.client()
                     image = conn.image.create_image(
-                        name="bench", disk_format="raw",
+                        name="bench-%s" % uuid.uuid4(), disk_format="raw",
                         container_format="bare", **props)
                     before = vm(pid, "VmRSS")
                     t = time.perf_counter()
