@@ -65,6 +65,9 @@ problem_codes! {
     SignatureMismatch = "signature-mismatch",
     /// The signing certificate cannot be had or does not fit the key type.
     CertificateUnusable = "certificate-unusable",
+    /// The key manager could not be asked for the signing certificate
+    /// (down, or failing): the import can be retried later.
+    CertificateUnavailable = "certificate-unavailable",
     /// The signing certificate is past its validity dates.
     CertificateExpired = "certificate-expired",
     /// The signing certificate is not valid yet.
@@ -79,6 +82,15 @@ problem_codes! {
     StagedDataUnreadable = "staged-data-unreadable",
     /// The staged data changed while the guard read it.
     StagedDataChanged = "staged-data-changed",
+    /// glance-download: the remote image cannot be imported (no such
+    /// region or image, not active, too big) or its region failed.
+    RemoteImageUnusable = "remote-image-unusable",
+    /// glance-download: the remote image has no `os_hash_value`, so the
+    /// downloaded bytes cannot be checked against it.
+    RemoteHashMissing = "remote-hash-missing",
+    /// glance-download: the downloaded bytes do not have the remote
+    /// image's `os_hash_value`.
+    RemoteHashMismatch = "remote-hash-mismatch",
     /// A property the guard reads is longer than it accepts.
     PropertyTooLong = "property-too-long",
     /// The guard's own configuration is invalid (the operator must act).

@@ -111,7 +111,9 @@ PROPERTY_CASES = {
         ["is longer than 255 characters"]),
     "cert-id-unknown": (
         {"img_signature_certificate_uuid": "nobody-has-this"},
-        ["Certificate not found with ID: nobody-has-this"]),
+        ["the signing certificate nobody-has-this "
+         "(img_signature_certificate_uuid) cannot be used: the key "
+         "manager has no secret with this id"]),
     "hash-algo-unknown": (
         declared("whirlpool", GOOD_SHA256),
         ["'whirlpool' is not a known digest algorithm"]),

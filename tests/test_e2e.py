@@ -120,9 +120,9 @@ def test_unknown_certificate_is_refused(glance, conn, files, signer,
                                       data)
     image = do_import(conn, files, props, data, method)
     assert_refused(glance, conn, image,
-                   "the signing certificate no-such-certificate cannot be "
-                   "used: Certificate not found with ID: "
-                   "no-such-certificate")
+                   "the signing certificate no-such-certificate "
+                   "(img_signature_certificate_uuid) cannot be used: the "
+                   "key manager has no secret with this id")
 
 
 def test_without_the_guard_the_same_unsigned_image_goes_active(

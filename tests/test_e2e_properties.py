@@ -103,7 +103,9 @@ CERTIFICATE_ID = [
       "contains a path separator"),
     M("too long", lambda c: "c" * 300, False, "is longer than 255"),
     M("unknown", lambda c: "nobody-has-this", False,
-      "Certificate not found with ID: nobody-has-this", late=True),
+      "the signing certificate nobody-has-this "
+      "(img_signature_certificate_uuid) cannot be used: the key manager has "
+      "no secret with this id", late=True),
 ]
 DECLARED = [  # value(ctx) -> (img_hash_algo, img_hash_value)
     M("none", lambda c: (None, None), True),

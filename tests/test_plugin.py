@@ -384,8 +384,9 @@ def test_unknown_certificate_is_refused(new_import, signed_for):
                  img_signature_certificate_uuid="no-such-certificate")
     case = new_import(props)
     message = refuse(case)
-    assert ("the signing certificate no-such-certificate cannot be used: "
-            "Certificate not found with ID: no-such-certificate") in message
+    assert ("the signing certificate no-such-certificate "
+            "(img_signature_certificate_uuid) cannot be used: the key "
+            "manager has no secret with this id") in message
     assert_retryable_after_refusal(case)
 
 
