@@ -7,19 +7,25 @@ from glance_import_guard import _core
 
 
 def decide(guard, properties, path, roles, verify_signature, *,
-           chunk_size=None, threads=_core.AUTO_THREADS):
+           chunk_size=None, threads=_core.AUTO_THREADS, also_compute=()):
     """Returns ``(problems, plan, result)``.
 
     ``guard`` is a ``_core.Guard``. ``verify_signature(signature,
     digest_hex)`` returns the signature's problems. ``result`` is
     ``Guard.check_file``'s, or None when the file was not read because the
     properties alone refuse the image and no declared digest could add a
-    reason (the core says so in ``read_data``).
+    reason (the core says so in ``read_data``). ``also_compute``: more
+    digests the pass computes for the caller (in ``result["digests"]``);
+    asking for any makes the file be read.
     """
     verdict = guard.check_properties(properties, list(roles))
     problems, plan = verdict["problems"], verdict["plan"]
-    if not verdict["read_data"]:
+    known = set(_core.algorithms())
+    extra = [a for a in also_compute
+             if a in known and a not in plan["algorithms"]]
+    if not verdict["read_data"] and not also_compute:
         return problems, plan, None
+    plan["algorithms"] = plan["algorithms"] + extra
     result = guard.check_file(path, plan, chunk_size=chunk_size,
                               threads=threads)
     problems += result["problems"]

@@ -24,6 +24,11 @@ flavor glance-api serves. For a caller whose service token carries none of
 - ``PATCH`` of a signature property or of the declared digest once the
   image has left ``queued``: 403, so that what was verified is what the
   record says.
+- ``POST .../import`` with ``glance-download``: the remote image's record
+  is read first, and an import the plugin would refuse on it alone (no
+  such region or image, not active, over ``image_size_cap``, no
+  ``os_hash_value``, no signature here or there) is refused with 400
+  before Glance downloads anything. The plugin still checks the bytes.
 
 NOTE: the filter decides on Glance's routed action, which Glance's router
 puts in ``environ['wsgiorg.routing_args']`` before it reads the body
@@ -40,7 +45,7 @@ import webob.exc
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from glance_import_guard import _core, decision, opts, signature
+from glance_import_guard import _core, decision, opts, remote, signature
 from glance_import_guard.bodies import (
     CheckedUpload,
     GuardedInput,
@@ -124,8 +129,8 @@ class ImportGuardFilter:
         action, match, module = _route(environ)
         method = environ.get("REQUEST_METHOD")
         door = {("upload", "PUT"): "upload", ("add_location", "POST"):
-                "location", ("update", "PATCH"): "patch"}.get(
-                    (action, method))
+                "location", ("update", "PATCH"): "patch",
+                ("import_image", "POST"): "import"}.get((action, method))
         if action == "create" and module.endswith(".tasks"):
             door = "task"
         if door is None:
@@ -148,6 +153,8 @@ class ImportGuardFilter:
             raise self._refuse_door(
                 context, match.get("image_id"), "location-refused",
                 LOCATION_REFUSED)
+        if door == "import":
+            return self._import(context, match["image_id"], raw, length)
         if door == "task":
             raise self._refuse_door(
                 context, None, "legacy-task-refused",
@@ -248,17 +255,53 @@ class ImportGuardFilter:
 
         return CheckedUpload(raw, length, stream, finish)
 
-    def _patch(self, context, image_id, raw, length):
+    @staticmethod
+    def _json(raw, length, what):
+        """(body bytes, parsed JSON or None) of a small JSON body."""
         body = raw.read(min(length, MAX_JSON_BODY + 1)
                         if length is not None else MAX_JSON_BODY + 1)
         if len(body) > MAX_JSON_BODY:
             raise webob.exc.HTTPRequestEntityTooLarge(
-                explanation="an image PATCH of more than %d bytes" %
-                MAX_JSON_BODY)
+                explanation="%s of more than %d bytes" % (
+                    what, MAX_JSON_BODY))
         try:
-            changes = json.loads(body.decode("utf-8"))
+            return body, json.loads(body.decode("utf-8"))
         except ValueError:
-            return io.BytesIO(body)  # Glance answers the bad body itself
+            return body, None  # Glance answers the bad body itself
+
+    def _import(self, context, image_id, raw, length):
+        body, request = self._json(raw, length, "an import request")
+        method = request.get("method") if isinstance(request, dict) else None
+        if not isinstance(method, dict) or \
+                method.get("name") != "glance-download" or \
+                not CONF.import_guard.check_before_download:
+            return io.BytesIO(body)
+        image = self._image(context, image_id)
+        if image is None or image.status != "queued":
+            return io.BytesIO(body)  # Glance answers 404/403/409 itself
+        source = remote.Remote(method)
+        record, fault = source.fetch(context)
+        if fault:
+            problems = [fault]
+        else:
+            problems = source.problems_before_download(
+                record, CONF.image_size_cap)
+            properties = {str(k): str(v) for k, v in
+                          dict(image.extra_properties).items()}
+            group = CONF.import_guard
+            properties.update(remote.adoptable(
+                properties, record,
+                (group.hash_algo_property, group.hash_value_property)))
+            problems += opts.guard(CONF).check_properties(
+                properties, context.roles or [])["problems"]
+        if problems:
+            raise self._refusal(context, image_id, problems)
+        return io.BytesIO(body)
+
+    def _patch(self, context, image_id, raw, length):
+        body, changes = self._json(raw, length, "an image PATCH")
+        if changes is None:
+            return io.BytesIO(body)
         paths = [str(c.get("path", "")) for c in changes
                  if isinstance(c, dict)] if isinstance(changes, list) else []
         if any(p == "/locations" or p.startswith("/locations/")

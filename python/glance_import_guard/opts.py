@@ -266,6 +266,36 @@ Possible values:
 Related options:
     * exempt_roles (the import plugin's; roles of the user's own token)
 """),
+    cfg.BoolOpt(
+        "require_remote_hash",
+        default=True,
+        help="""
+Refuse a glance-download of a remote image that has no ``os_hash_value``.
+
+The guard checks the bytes a glance-download fetched against the remote
+image's ``os_hash_algo``/``os_hash_value`` before any store gets them. An
+image without them (OSSN-0090: Nova snapshots put directly into a shared
+store have none) cannot be checked, so it is refused
+(``remote-hash-missing``) unless this is false; its signature, when
+required, is verified over the downloaded bytes either way.
+
+Possible values:
+    * True (the default), or False
+"""),
+    cfg.BoolOpt(
+        "check_before_download",
+        default=True,
+        help="""
+Check a glance-download's remote image before Glance downloads it.
+
+The import_guard paste filter reads the remote image's record and answers
+400, before any download, where the plugin would refuse on that record
+alone: no such region or image, not active, over ``image_size_cap``, no
+``os_hash_value``, or no signature where one is required.
+
+Possible values:
+    * True (the default), or False (the plugin alone decides)
+"""),
     cfg.IntOpt(
         "hash_chunk_size",
         default=_core.DEFAULT_CHUNK_SIZE,

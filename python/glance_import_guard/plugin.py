@@ -14,6 +14,7 @@ Enable it in ``glance-image-import.conf``::
 import os
 import re
 
+from glance.async_.flows import api_image_import
 from glance.common import exception
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -21,7 +22,7 @@ from taskflow import task
 from taskflow.patterns import linear_flow as lf
 from taskflow.types import failure
 
-from glance_import_guard import _core, decision, opts, signature
+from glance_import_guard import _core, decision, opts, remote, signature
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -34,6 +35,48 @@ opts.register(CONF)
 # the import lock in place (glance/async_/flows/_internal_plugins/
 # web_download.py and glance_download.py, the same in glance 28 to 33).
 _SELF_REVERTING_METHODS = ("web-download", "glance-download")
+
+
+class _QueuedOnce:
+    """An import's actions on the image, where setting ``queued`` on an
+    image that is queued already does nothing instead of raising."""
+
+    def __init__(self, actions):
+        self._actions = actions
+
+    def __getattr__(self, name):
+        return getattr(self._actions, name)
+
+    def set_image_attribute(self, **attrs):
+        if attrs.get("status") == "queued" and \
+                self._actions.image_status == "queued":
+            del attrs["status"]
+        self._actions.set_image_attribute(**attrs)
+
+
+class _RevertTolerantWrapper(api_image_import.ImportActionWrapper):
+    """Glance's ImportActionWrapper with ``_QueuedOnce`` actions.
+
+    NOTE: for glance-download two of Glance's own reverts set the image to
+    ``queued``: the download task's and ``_ImportMetadata``'s
+    (glance/async_/flows/_internal_plugins/base_download.py,
+    glance/async_/flows/api_image_import.py). Whichever runs second fails
+    with "queued to queued is not allowed", taskflow stops reverting, and
+    ``_ImageLock``'s revert never drops the import lock: the user sees
+    "Internal Error" and cannot import again for an hour. That happens on
+    any failure after the download, the guard's refusal included. Both
+    reverts share the flow's one wrapper, so making the second ``queued`` a
+    no-op there lets every revert run, in whatever order, and the guard's
+    message reach the task.
+    """
+
+    def __enter__(self):
+        return _QueuedOnce(super().__enter__())
+
+
+def _tolerate_double_revert(action_wrapper):
+    if type(action_wrapper) is api_image_import.ImportActionWrapper:
+        action_wrapper.__class__ = _RevertTolerantWrapper
 
 
 class ImportRefused(exception.UploadException):
@@ -67,8 +110,11 @@ class GuardImport(task.Task):
     the digest declared for it."""
 
     def __init__(self, context, task_id, task_type, action_wrapper, stores,
-                 import_method):
+                 import_method, method=None):
         self.context = context
+        self.remote = (remote.Remote(method or {})
+                       if import_method == "glance-download" else None)
+        self.adopted = {}
         self.task_id = task_id
         self.action_wrapper = action_wrapper
         self.image_id = action_wrapper.image_id
@@ -102,6 +148,23 @@ class GuardImport(task.Task):
                 "the staged image data cannot be read: it is not in a local "
                 "file; the cloud operator must check the staging store")])
 
+        record = None
+        before = []
+        also_compute = []
+        if self.remote is not None:
+            record, fault = self.remote.fetch(self.context)
+            if fault:
+                self._refuse([fault])
+            before = self.remote.problems_before_download(
+                record, CONF.image_size_cap)
+            self.adopted = remote.adoptable(
+                properties, record,
+                (group.hash_algo_property, group.hash_value_property))
+            properties.update(self.adopted)
+            remote_hash = remote.Remote.hash_of(record)
+            if remote_hash:
+                also_compute.append(remote_hash[0])
+
         def verify_signature(sig, digest_hex):
             return signature.verify(self.context, guard, sig, digest_hex,
                                     group.trusted_certificate_ids)
@@ -111,7 +174,11 @@ class GuardImport(task.Task):
                 guard, properties, path,
                 self.context.roles or [], verify_signature,
                 chunk_size=group.hash_chunk_size,
-                threads=group.hash_threads)
+                threads=group.hash_threads, also_compute=also_compute)
+            problems = before + problems
+            if record is not None and result is not None:
+                problems += self.remote.hash_problems(
+                    record, result["digests"])
         except Exception:
             # A bug, or a library raising what it should not (cursive 0.2.3
             # raised TypeError on common CA certificates). Glance shows any
@@ -127,6 +194,15 @@ class GuardImport(task.Task):
                 "details)")])
         if problems:
             self._refuse(problems)
+        if self.adopted:
+            with self.action_wrapper as action:
+                action.set_image_extra_properties(self.adopted)
+            LOG.info("import_guard gave image %s the %s properties of the "
+                     "%s, verified over the downloaded data: %s",
+                     self.image_id, "signature" if any(
+                         k in self.adopted
+                         for k in remote.SIGNATURE_PROPERTIES) else "digest",
+                     self.remote.describe(), ", ".join(sorted(self.adopted)))
         LOG.info("import_guard accepted image %(image)s (%(bytes)d bytes, "
                  "signature %(sig)s, declared digest %(declared)s)",
                  {"image": self.image_id, "bytes": result["bytes"],
@@ -143,7 +219,12 @@ class GuardImport(task.Task):
         refused = isinstance(result, failure.Failure)
         if self.import_method in _SELF_REVERTING_METHODS:
             # The download task's own revert restores the image and deletes
-            # the staged data; see _SELF_REVERTING_METHODS.
+            # the staged data; see _SELF_REVERTING_METHODS. What the guard
+            # took from the remote image goes (a later task failed).
+            if self.adopted and not refused:
+                with self.action_wrapper as action:
+                    for name in self.adopted:
+                        action.pop_extra_property(name)
             return
         with self.action_wrapper as action:
             if action.image_status == "importing":
@@ -182,7 +263,10 @@ def get_flow(**kwargs):
     """
     task_type = kwargs["task_type"]
     import_req = kwargs.get("import_req") or {}
-    method = import_req.get("method", {}).get("name", "glance-direct")
+    method = import_req.get("method") or {}
+    name = method.get("name", "glance-direct")
+    if name in _SELF_REVERTING_METHODS:
+        _tolerate_double_revert(kwargs["action_wrapper"])
     return lf.Flow(task_type).add(GuardImport(
         kwargs["context"], kwargs["task_id"], task_type,
-        kwargs["action_wrapper"], kwargs.get("backend") or [], method))
+        kwargs["action_wrapper"], kwargs.get("backend") or [], name, method))
