@@ -70,6 +70,7 @@ TESTS = [
     "tests/test_cli.py",
     "tests/test_trust.py",
     "tests/test_plugin.py",
+    "tests/test_glance_download.py",
     "tests/test_bad_inputs.py",
     "tests/test_differential.py",
     "tests/test_e2e.py",
