@@ -232,3 +232,26 @@ def pytest_runtest_makereport(item, call):
             report.sections.append((
                 "glance-api log %s (last 80 lines)" % server.log_path,
                 server.log_tail(80)))
+
+
+@pytest.fixture(scope="session")
+def openstack(tmp_path_factory):
+    """A real small OpenStack, started once per run: PostgreSQL, Keystone,
+    Barbican and a glance-api in each of RegionOne and RegionTwo, with the
+    guard as import plugin and paste filter (tests/support/openstack.py).
+    Service tokens with the ``service`` role are exempt from the filter
+    (``exempt_service_roles``), as for Nova's snapshots; users with the
+    ``unsigned-uploader`` role from the signature rule (``exempt_roles``).
+    RegionTwo takes images of at most 8 MiB (``image_size_cap``)."""
+    from support import openstack as stack
+    cloud = stack.OpenStack(
+        tmp_path_factory.mktemp("openstack"),
+        import_guard={"exempt_service_roles": ["service"],
+                      "exempt_roles": ["unsigned-uploader"]},
+        glance_config={"RegionTwo": {"DEFAULT": {
+            "image_size_cap": str(8 << 20)}}})
+    with cloud:
+        SUMMARY.append("openstack: started in %.1f s (%s)" % (
+            cloud.timings["total"], ", ".join(
+                "%s %.1f" % kv for kv in cloud.timings.items())))
+        yield cloud

@@ -27,6 +27,7 @@ import http.server
 import importlib.util
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -84,8 +85,9 @@ def _stock_paste_file():
 def paste_with_headers_flavor(upload_filter=False):
     """The stock paste file plus a ``headers`` flavor: the keystone
     pipeline without authtoken, so the context comes from X-* headers.
-    With ``upload_filter``, the guard's filter after ``context`` in it, as
-    the README tells operators."""
+    With ``upload_filter``, the guard's filter after ``context`` in it and
+    in the stock ``keystone`` pipelines (``keystone``, ``keystone+caching``,
+    ``keystone+cachemanagement``), as the README tells operators."""
     text = _stock_paste_file().read_text()
     keystone = next(line for line in text.splitlines()
                     if line.startswith("keystone = "))
@@ -93,9 +95,12 @@ def paste_with_headers_flavor(upload_filter=False):
         "authtoken ", "")
     if upload_filter:
         headers = headers.replace(" context ", " context import_guard ")
+    text = text.replace(keystone, keystone + "\n" + headers, 1)
+    if upload_filter:
+        text = re.sub(r"^(keystone\S* = .* authtoken context) ",
+                      r"\1 import_guard ", text, flags=re.MULTILINE)
         text += ("\n[filter:import_guard]\npaste.filter_factory = "
                  "glance_import_guard.middleware:filter_factory\n")
-    text = text.replace(keystone, keystone + "\n" + headers, 1)
     return text + textwrap.dedent("""
         [composite:glance-api-headers]
         paste.composite_factory = glance.api:root_app_factory
@@ -138,6 +143,10 @@ class GlanceServer:
     :param import_guard: options for [import_guard]
     :param certificate_dir: folder of the certificate_directory key manager
     :param web_download_ports: ports web-download may fetch from (127.0.0.1)
+    :param flavor: [paste_deploy] flavor: ``headers`` (no Keystone, the
+        identity comes from X-* headers) or a stock one such as ``keystone``
+    :param extra_config: {section: {option: value}} merged into
+        glance-api.conf last (it overrides what the server writes)
     """
 
     running = []
@@ -146,7 +155,7 @@ class GlanceServer:
                  certificate_dir=None, web_download_ports=(),
                  hashing_algorithm="sha512", database_url=None,
                  upload_filter=False, show_multiple_locations=False,
-                 server="gunicorn"):
+                 server="gunicorn", flavor="headers", extra_config=None):
         self.workdir = pathlib.Path(workdir)
         self.plugins = list(plugins)
         self.import_guard = dict(import_guard or {})
@@ -157,6 +166,9 @@ class GlanceServer:
         self.upload_filter = upload_filter
         self.server = server
         self.show_multiple_locations = show_multiple_locations
+        self.flavor = flavor
+        self.extra_config = {section: dict(options) for section, options
+                             in (extra_config or {}).items()}
         self.port = None
         self.process = None
         self.log_path = self.workdir / "glance-api.log"
@@ -195,7 +207,7 @@ class GlanceServer:
             },
             "database": {"connection": database_url},
             "paste_deploy": {
-                "flavor": "headers",
+                "flavor": self.flavor,
                 "config_file": str(self.workdir / "glance-api-paste.ini")},
             "glance_store": {"default_backend": STORE},
             STORE: {"filesystem_store_datadir": str(self.store_dir)},
@@ -217,6 +229,9 @@ class GlanceServer:
             sections["import_guard"] = {
                 k: ",".join(v) if isinstance(v, (list, tuple)) else str(v)
                 for k, v in self.import_guard.items()}
+        for section, options in self.extra_config.items():
+            sections.setdefault(section, {}).update(
+                (k, str(v)) for k, v in options.items())
         (self.workdir / "glance-api.conf").write_text(_ini(sections))
         (self.workdir / "glance-image-import.conf").write_text(_ini({
             "image_import_opts": {

@@ -1,0 +1,164 @@
+"""End to end in a real small OpenStack (tests/support/openstack.py):
+Keystone tokens, certificates in Barbican read by castellan's barbican
+backend, two regions, and Glance's stock ``keystone`` paste pipeline with
+the guard's filter after ``context``. Nothing is mocked: users sign in with
+a password, openstacksdk finds Glance in the catalog."""
+
+import hashlib
+import os
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from support import harness, signing
+from support.e2e import assert_active, assert_refused, new_image
+from support.openstack import REGIONS
+
+
+@pytest.fixture
+def data():
+    return os.urandom(1 << 20) + b"tail"
+
+
+@pytest.fixture(scope="module")
+def signer(openstack):
+    """alice's key, and its certificate stored in Barbican as alice."""
+    key = signing.make_key("RSA-PSS")
+    pem = signing.make_certificate(key).public_bytes(
+        serialization.Encoding.PEM)
+    return key, openstack.store_certificate(pem, "alice")
+
+
+def test_the_catalog_has_an_image_endpoint_per_region(openstack):
+    """What glance-download reads from the request's catalog
+    (glance/async_/utils.py, get_glance_endpoint)."""
+    session = openstack.session("alice")
+    catalog = session.auth.get_access(session).service_catalog
+    for interface in ("public", "internal"):
+        endpoints = catalog.get_endpoints(service_type="image",
+                                          interface=interface)["image"]
+        assert {e["region_id"]: e["url"] for e in endpoints} == {
+            region: openstack.glance(region).url for region in REGIONS}
+    key_manager = catalog.get_endpoints(service_type="key-manager",
+                                        interface="public")["key-manager"]
+    assert {e["region_id"] for e in key_manager} == set(REGIONS)
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_signed_image_with_its_certificate_in_barbican_goes_active(
+        openstack, signer, data, region):
+    key, cert_id = signer
+    conn = openstack.connection("alice", region)
+    image = new_image(conn, signing.signed_properties(key, cert_id, data))
+    assert image.owner == openstack.project_id("alice")
+    conn.image.stage_image(image, data=data)
+    conn.image.import_image(image, method="glance-direct")
+    image = harness.wait_for_import(conn, image.id)
+    glance = openstack.glance(region)
+    assert_active(glance, image, data)
+    assert harness.last_task(conn, image.id).status == "success"
+    stored = openstack.image_path(image.id, region)
+    assert hashlib.sha512(stored.read_bytes()).hexdigest() == (
+        hashlib.sha512(data).hexdigest())
+    other = REGIONS[1 - REGIONS.index(region)]
+    assert not openstack.image_path(image.id, other).exists()
+
+
+def test_unsigned_glance_direct_import_is_refused(openstack, data):
+    conn = openstack.connection("alice", "RegionOne")
+    image = new_image(conn, {})
+    conn.image.stage_image(image, data=data)
+    conn.image.import_image(image, method="glance-direct")
+    image = harness.wait_for_import(conn, image.id)
+    assert_refused(openstack.glance("RegionOne"), conn, image,
+                   "this cloud imports only signed images")
+
+
+def test_unsigned_upload_through_the_keystone_pipeline_is_refused(
+        openstack, data):
+    glance = openstack.glance("RegionOne")
+    conn = openstack.connection("alice", "RegionOne")
+    image = new_image(conn, {})
+    response = conn.session.put(
+        glance.url + "/v2/images/%s/file" % image.id,
+        data=data[:4096],  # refused unread: small, so all of it is sent
+        raise_exc=False,
+        headers={"Content-Type": "application/octet-stream"})
+    assert 400 <= response.status_code < 500, response.text
+    assert "this cloud imports only signed images" in response.text
+    assert "Image %s was not imported" % image.id in response.text
+    # A new connection: gunicorn closes the one whose body it did not read.
+    after = openstack.connection("alice", "RegionOne").image.get_image(
+        image.id)
+    assert after.status == "queued"
+    assert not glance.stored(image.id), "refused data reached the store"
+
+
+def glance_direct(conn, image, data):
+    conn.image.stage_image(image, data=data)
+    conn.image.import_image(image, method="glance-direct")
+    return harness.wait_for_import(conn, image.id)
+
+
+def test_a_secret_that_is_not_a_certificate_is_refused(openstack, signer,
+                                                       data):
+    key = signer[0]
+    secret = openstack.store_secret(b"not a certificate", "alice",
+                                    secret_type="passphrase")
+    conn = openstack.connection("alice", "RegionOne")
+    image = glance_direct(conn, new_image(
+        conn, signing.signed_properties(key, secret, data)), data)
+    assert_refused(openstack.glance("RegionOne"), conn, image,
+                   "that secret is not a certificate")
+
+
+def test_barbican_down_is_a_retryable_refusal(openstack, signer, data):
+    key, cert_id = signer
+    glance = openstack.glance("RegionOne")
+    conn = openstack.connection("alice", "RegionOne")
+    image = new_image(conn, signing.signed_properties(key, cert_id, data))
+    with openstack.barbican_down():
+        refused = glance_direct(conn, image, data)
+        assert_refused(glance, conn, refused,
+                       "could not be retrieved: the key manager did not "
+                       "answer")
+    retried = glance_direct(conn, conn.image.get_image(image.id), data)
+    assert_active(glance, retried, data)
+
+
+def test_a_service_token_with_the_service_role_is_exempt_from_the_filter(
+        openstack, data):
+    """As Nova uploads a snapshot: the user's token and Nova's service
+    token; [import_guard] exempt_service_roles = service (conftest)."""
+    glance = openstack.glance("RegionOne")
+    conn = openstack.connection(
+        "alice", "RegionOne", session=openstack.service_session("alice"))
+    image = new_image(conn, {})
+    response = conn.session.put(
+        glance.url + "/v2/images/%s/file" % image.id, data=data,
+        raise_exc=False,
+        headers={"Content-Type": "application/octet-stream"})
+    assert response.status_code == 204, response.text
+    assert_active(glance, conn.image.get_image(image.id), data)
+    assert openstack.image_path(image.id).read_bytes() == data
+
+
+def test_glance_download_from_the_other_region(openstack, signer, data):
+    """RegionTwo's Glance finds RegionOne's in the catalog of alice's token
+    and copies the image; the guard checks the copy as any import. NOTE:
+    openstacksdk sends glance_region and glance_image_id only along with
+    remote_service_interface."""
+    key, cert_id = signer
+    props = signing.signed_properties(key, cert_id, data)
+    one = openstack.connection("alice", "RegionOne")
+    source = glance_direct(one, new_image(one, props), data)
+    assert source.status == "active"
+    two = openstack.connection("alice", "RegionTwo")
+    image = new_image(two, props)
+    two.image.import_image(image, method="glance-download",
+                           remote_region="RegionOne",
+                           remote_image_id=source.id,
+                           remote_service_interface="public")
+    image = harness.wait_for_import(two, image.id)
+    assert_active(openstack.glance("RegionTwo"), image, data)
+    assert openstack.image_path(image.id, "RegionTwo").read_bytes() == data

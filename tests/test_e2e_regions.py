@@ -1,0 +1,295 @@
+"""glance-download between the two regions of the real small OpenStack
+(tests/support/openstack.py), and who may import, with real tokens.
+
+RegionTwo's glance-api downloads from RegionOne's, found in the catalog of
+the user's own token; the guard checks the bytes against the remote
+image's os_hash_value and signature before any store gets them. Bytes are
+changed behind Glance's back in RegionOne's file store; records without
+os_hash_value are made in RegionOne's database, as Nova's snapshots are
+(OSSN-0090)."""
+
+import hashlib
+import html
+import os
+import uuid
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from support import harness, signing
+from support.e2e import assert_active, assert_refused, new_image
+
+ONE, TWO = "RegionOne", "RegionTwo"
+
+
+@pytest.fixture(scope="module")
+def signer(openstack):
+    key = signing.make_key("RSA-PSS")
+    pem = signing.make_certificate(key).public_bytes(
+        serialization.Encoding.PEM)
+    return key, openstack.store_certificate(pem, "alice")
+
+
+@pytest.fixture
+def data():
+    return os.urandom(1 << 20) + b"regions"
+
+
+def glance_direct(conn, image, data):
+    conn.image.stage_image(image, data=data)
+    conn.image.import_image(image, method="glance-direct")
+    return harness.wait_for_import(conn, image.id)
+
+
+@pytest.fixture
+def source(openstack, signer, data):
+    """A signed image, active in RegionOne."""
+    key, cert_id = signer
+    one = openstack.connection("alice", ONE)
+    image = glance_direct(one, new_image(
+        one, signing.signed_properties(key, cert_id, data)), data)
+    assert image.status == "active"
+    return image
+
+
+def download(openstack, remote_id, properties=None, region=ONE,
+             user="alice"):
+    """A new image in RegionTwo and its glance-download import from
+    ``region``. NOTE: openstacksdk sends glance_region and glance_image_id
+    only along with remote_service_interface."""
+    two = openstack.connection(user, TWO)
+    image = new_image(two, properties or {})
+    two.image.import_image(image, method="glance-download",
+                           remote_region=region, remote_image_id=remote_id,
+                           remote_service_interface="public")
+    return two, image
+
+
+def refused_before_download(openstack, remote_id, *reasons, region=ONE):
+    """The filter answers the import request with 400: no task, the image
+    still queued and untouched."""
+    two = openstack.connection("alice", TWO)
+    image = new_image(two, {})
+    response = two.session.post(
+        openstack.image_url(TWO) + "/v2/images/%s/import" % image.id,
+        json={"method": {"name": "glance-download", "glance_region": region,
+                         "glance_image_id": remote_id,
+                         "glance_service_interface": "public"}},
+        raise_exc=False)
+    assert response.status_code == 400, response.text
+    text = html.unescape(response.text)  # webob's error page is HTML
+    assert "Image %s was not imported" % image.id in text
+    for reason in reasons:
+        assert reason in text
+    after = openstack.connection("alice", TWO).image.get_image(image.id)
+    assert after.status == "queued"
+    assert harness.image_tasks(two, image.id) == []
+    return after
+
+
+def test_signed_image_is_imported_into_the_other_region_with_its_signature(
+        openstack, source, data):
+    """The local image is created without any signature property; the
+    guard adopts RegionOne's set after verifying it over the downloaded
+    bytes, so the copy is signed for Nova as the original is."""
+    two, image = download(openstack, source.id)
+    image = harness.wait_for_import(two, image.id)
+    assert_active(openstack.glance(TWO), image, data)
+    for name in ("img_signature", "img_signature_hash_method",
+                 "img_signature_key_type",
+                 "img_signature_certificate_uuid"):
+        assert image.properties[name] == source.properties[name]
+    assert openstack.image_path(image.id, TWO).read_bytes() == data
+
+
+def test_bytes_changed_in_the_remote_store_are_refused_then_retry_works(
+        openstack, source, data):
+    path = openstack.image_path(source.id, ONE)
+    tampered = data[:100] + bytes([data[100] ^ 1]) + data[101:]
+    path.write_bytes(tampered)
+    try:
+        two, image = download(openstack, source.id)
+        image = harness.wait_for_import(two, image.id)
+        assert_refused(
+            openstack.glance(TWO), two, image,
+            "the downloaded data does not match the remote image %s in "
+            "region %s" % (source.id, ONE),
+            "its sha512 digest is %s" % hashlib.sha512(tampered).hexdigest(),
+            "os_hash_value is %s" % hashlib.sha512(data).hexdigest(),
+            "img_signature does not match the image data")
+        assert "img_signature" not in image.properties
+    finally:
+        path.write_bytes(data)
+    two.image.import_image(image, method="glance-download",
+                           remote_region=ONE, remote_image_id=source.id,
+                           remote_service_interface="public")
+    assert_active(openstack.glance(TWO),
+                  harness.wait_for_import(two, image.id), data)
+
+
+def test_remote_image_without_os_hash_value_is_refused(openstack, source):
+    openstack.glance_sql(
+        ONE, "UPDATE images SET os_hash_algo = NULL, os_hash_value = NULL "
+        "WHERE id = %s", source.id)
+    refused_before_download(
+        openstack, source.id,
+        "the remote image %s in region %s has no os_hash_value" % (
+            source.id, ONE), "require_remote_hash")
+
+
+def test_remote_bytes_that_end_early_leave_a_retryable_image(
+        openstack, source, data):
+    """RegionOne's glance-api sends fewer bytes than it announced, as when
+    it goes away mid-download. That fails in Glance's own download task,
+    before any plugin, so the message is Glance's; the image must still be
+    queued with no lock, and a retry works."""
+    path = openstack.image_path(source.id, ONE)
+    path.write_bytes(data[:len(data) // 2])
+    try:
+        two, image = download(openstack, source.id)
+        image = harness.wait_for_import(two, image.id)
+        assert image.status == "queued"
+        assert "os_glance_import_task" not in image.properties
+        assert not openstack.glance(TWO).stored(image.id)
+        assert harness.last_task(two, image.id).status == "failure"
+    finally:
+        path.write_bytes(data)
+    two.image.import_image(image, method="glance-download",
+                           remote_region=ONE, remote_image_id=source.id,
+                           remote_service_interface="public")
+    assert_active(openstack.glance(TWO),
+                  harness.wait_for_import(two, image.id), data)
+
+
+def test_a_region_that_does_not_exist_is_refused(openstack, source):
+    refused_before_download(
+        openstack, source.id, "the service catalog has no public image "
+        "endpoint in region RegionNine", region="RegionNine")
+
+
+def test_a_remote_image_that_does_not_exist_is_refused(openstack):
+    missing = str(uuid.uuid4())
+    refused_before_download(
+        openstack, missing, "the remote image %s in region %s cannot be "
+        "imported: it does not exist or this project cannot see it" % (
+            missing, ONE))
+
+
+def test_a_remote_image_of_another_project_is_refused(openstack, source):
+    """bob cannot see alice's private image in RegionOne."""
+    two = openstack.connection("bob", TWO)
+    image = new_image(two, {})
+    response = two.session.post(
+        openstack.image_url(TWO) + "/v2/images/%s/import" % image.id,
+        json={"method": {"name": "glance-download", "glance_region": ONE,
+                         "glance_image_id": source.id,
+                         "glance_service_interface": "public"}},
+        raise_exc=False)
+    assert response.status_code == 400, response.text
+    assert "it does not exist or this project cannot see it" in \
+        response.text
+
+
+def test_a_remote_image_that_is_not_active_is_refused(openstack):
+    one = openstack.connection("alice", ONE)
+    queued = new_image(one, {})
+    refused_before_download(openstack, queued.id,
+                            "it is queued, not active")
+
+
+def test_a_remote_image_over_the_local_size_cap_is_refused(openstack,
+                                                           signer):
+    """RegionTwo's image_size_cap is 8 MiB (conftest)."""
+    key, cert_id = signer
+    big = os.urandom(9 << 20)
+    one = openstack.connection("alice", ONE)
+    image = glance_direct(one, new_image(
+        one, signing.signed_properties(key, cert_id, big)), big)
+    assert image.status == "active"
+    refused_before_download(
+        openstack, image.id, "it has %d bytes, more than this cloud's "
+        "image_size_cap of %d" % (len(big), 8 << 20))
+
+
+def test_unsigned_remote_image_is_refused_before_download(openstack, data):
+    """tess may import unsigned images in either region (exempt_roles);
+    alice may not download one into RegionTwo."""
+    one = openstack.connection("tess", ONE)
+    image = glance_direct(one, new_image(one, {}), data)
+    assert image.status == "active"
+    refused_before_download(openstack, image.id,
+                            "this cloud imports only signed images")
+
+
+# -- who may import, with real tokens ------------------------------------
+
+def test_exempt_roles_work_with_a_real_role_assignment(openstack, data):
+    """tess has the unsigned-uploader role ([import_guard] exempt_roles);
+    alice, in the same project, has not."""
+    tess = openstack.connection("tess", ONE)
+    image = glance_direct(tess, new_image(tess, {}), data)
+    assert_active(openstack.glance(ONE), image, data)
+    alice = openstack.connection("alice", ONE)
+    refused = glance_direct(alice, new_image(alice, {}), data)
+    assert_refused(openstack.glance(ONE), alice, refused,
+                   "this cloud imports only signed images")
+
+
+def test_a_reader_cannot_import(openstack, signer, data):
+    """rita has only reader on alice's project: Glance's default policies
+    let her see alice's image but not stage or import it."""
+    key, cert_id = signer
+    alice = openstack.connection("alice", ONE)
+    image = new_image(alice, signing.signed_properties(key, cert_id, data))
+    rita = openstack.connection("rita", ONE)
+    assert rita.image.get_image(image.id).id == image.id
+    url = openstack.image_url(ONE) + "/v2/images/%s" % image.id
+    # A small body: Glance refuses before reading it, and a large one
+    # could still be in flight when the server closes the connection.
+    staged = rita.session.put(url + "/stage", data=data[:1024],
+                              raise_exc=False, headers={
+                                  "Content-Type": "application/octet-stream"})
+    assert staged.status_code == 403, staged.text
+    rita = openstack.connection("rita", ONE)
+    imported = rita.session.post(url + "/import", json={
+        "method": {"name": "glance-direct"}}, raise_exc=False)
+    assert imported.status_code in (403, 409), imported.text
+    assert alice.image.get_image(image.id).status == "queued"
+
+
+def test_a_forged_service_roles_header_does_nothing(openstack, data):
+    """keystonemiddleware strips a client's X-Service-Roles; only a real
+    service token (test_e2e_openstack) exempts an upload."""
+    glance = openstack.glance(ONE)
+    alice = openstack.connection("alice", ONE)
+    image = new_image(alice, {})
+    response = alice.session.put(
+        glance.url + "/v2/images/%s/file" % image.id,
+        data=data[:4096],  # refused unread: small, so all of it is sent
+        raise_exc=False, headers={
+            "Content-Type": "application/octet-stream",
+            "X-Service-Roles": "service", "X-Service-Token": "forged"})
+    assert 400 <= response.status_code < 500, response.text
+    after = openstack.connection("alice", ONE).image.get_image(image.id)
+    assert after.status == "queued"
+    assert not glance.stored(image.id)
+
+
+def test_a_service_token_without_the_service_role_is_not_exempt(
+        openstack, data):
+    """alice's own token sent as the service token: keystonemiddleware
+    rejects it (service_token_roles_required) or passes no service role;
+    either way the unsigned upload does not go through."""
+    glance = openstack.glance(ONE)
+    session = openstack.service_session("alice", service_user="bob")
+    alice = openstack.connection("alice", ONE, session=session)
+    image = new_image(openstack.connection("alice", ONE), {})
+    response = alice.session.put(
+        glance.url + "/v2/images/%s/file" % image.id,
+        data=data[:4096],  # refused unread: small, so all of it is sent
+        raise_exc=False,
+        headers={"Content-Type": "application/octet-stream"})
+    assert 400 <= response.status_code < 500, response.text
+    after = openstack.connection("alice", ONE).image.get_image(image.id)
+    assert after.status == "queued"
+    assert not glance.stored(image.id)
