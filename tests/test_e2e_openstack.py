@@ -162,3 +162,32 @@ def test_glance_download_from_the_other_region(openstack, signer, data):
     image = harness.wait_for_import(two, image.id)
     assert_active(openstack.glance("RegionTwo"), image, data)
     assert openstack.image_path(image.id, "RegionTwo").read_bytes() == data
+
+
+def test_an_unknown_secret_is_refused(openstack, signer, data):
+    key = signer[0]
+    missing = "0e7bd1a4-52b5-4d4b-8e0f-3bb8a7d3c2f1"
+    conn = openstack.connection("alice", "RegionOne")
+    image = glance_direct(conn, new_image(
+        conn, signing.signed_properties(key, missing, data)), data)
+    assert_refused(openstack.glance("RegionOne"), conn, image,
+                   "the signing certificate %s "
+                   "(img_signature_certificate_uuid) cannot be used: the "
+                   "key manager has no secret with this id" % missing)
+
+
+def test_a_secret_of_another_project_is_refused(openstack, data):
+    """bob stores the certificate in his project; alice signs with the
+    same key but Barbican will not give her bob's secret."""
+    key = signing.make_key("RSA-PSS")
+    pem = signing.make_certificate(key).public_bytes(
+        serialization.Encoding.PEM)
+    bobs = openstack.store_certificate(pem, "bob")
+    conn = openstack.connection("alice", "RegionOne")
+    image = glance_direct(conn, new_image(
+        conn, signing.signed_properties(key, bobs, data)), data)
+    assert_refused(openstack.glance("RegionOne"), conn, image,
+                   "the signing certificate %s "
+                   "(img_signature_certificate_uuid) cannot be used: this "
+                   "project may not read that secret in the key manager"
+                   % bobs)
