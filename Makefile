@@ -59,6 +59,12 @@ wheel-aarch64: venv
 demo: wheel
 	$(BIN)/python examples/demo.py
 
+# The same story in a real small OpenStack: Keystone, Barbican and two
+# regions (PostgreSQL, all on 127.0.0.1; about 30 s).
+.PHONY: demo-openstack
+demo-openstack: wheel
+	$(BIN)/python examples/demo_openstack.py
+
 # Throughput and memory against Glance's own hashing and openssl speed, and
 # a real 1 GiB import with and without the guard (a few minutes).
 bench: wheel

@@ -175,10 +175,11 @@ class GuardImport(task.Task):
                 self.context.roles or [], verify_signature,
                 chunk_size=group.hash_chunk_size,
                 threads=group.hash_threads, also_compute=also_compute)
-            problems = before + problems
             if record is not None and result is not None:
-                problems += self.remote.hash_problems(
-                    record, result["digests"])
+                # The data finding first: it is the one to act on.
+                before += self.remote.hash_problems(record,
+                                                    result["digests"])
+            problems = before + problems
         except Exception:
             # A bug, or a library raising what it should not (cursive 0.2.3
             # raised TypeError on common CA certificates). Glance shows any
