@@ -161,6 +161,26 @@ def test_remote_bytes_that_end_early_leave_a_retryable_image(
                   harness.wait_for_import(two, image.id), data)
 
 
+def test_a_remote_region_that_is_down_is_refused_until_it_is_back(
+        openstack, source, data):
+    one = openstack.glance(ONE)
+    port = one.port
+    one.stop()
+    try:
+        image = refused_before_download(
+            openstack, source.id, "the remote image %s in region %s cannot "
+            "be imported: its region did not answer; try again later" % (
+                source.id, ONE))
+    finally:
+        one.start(port=port)
+    two = openstack.connection("alice", TWO)
+    two.image.import_image(image, method="glance-download",
+                           remote_region=ONE, remote_image_id=source.id,
+                           remote_service_interface="public")
+    assert_active(openstack.glance(TWO),
+                  harness.wait_for_import(two, image.id), data)
+
+
 def test_a_region_that_does_not_exist_is_refused(openstack, source):
     refused_before_download(
         openstack, source.id, "the service catalog has no public image "

@@ -237,9 +237,10 @@ class GlanceServer:
             "image_import_opts": {
                 "image_import_plugins": "[%s]" % ", ".join(self.plugins)}}))
 
-    def start(self, timeout=60):
+    def start(self, timeout=60, port=None):
+        """Starts glance-api on ``port`` (default: a free one)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         self._write_config()
         env = dict(os.environ, OS_GLANCE_CONFIG_DIR=str(self.workdir))
         log = open(self.log_path, "ab")
