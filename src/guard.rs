@@ -12,6 +12,7 @@ use crate::hasher::{self, HashOptions, StreamHasher};
 use crate::plan::{self, FileVerdict, Plan, Signature, Verdict};
 use crate::policy::Policy;
 use crate::problem::{Problem, ProblemCode};
+use crate::record::{self, FileIdentity, Stale};
 use crate::rules;
 use crate::trust;
 
@@ -80,6 +81,32 @@ impl Guard {
                 format!("the staged image data {what}; upload or import it again"),
             )],
         })
+    }
+
+    /// The verdict of a staged-file record (see [`crate::record`]) for
+    /// the file at `path`: as [`Self::check_file`]'s would be, without
+    /// reading the file, when the record may stand for it; otherwise why
+    /// not (the caller then reads the file).
+    pub fn check_record(
+        &self,
+        text: &str,
+        key: &[u8],
+        image_id: &str,
+        path: &Path,
+        plan: &Plan,
+    ) -> Result<Result<FileVerdict, Stale>, Error> {
+        let identity = match FileIdentity::of(path) {
+            Ok(identity) => identity,
+            Err(e) => return Ok(Err(Stale(e.to_string()))),
+        };
+        Ok(
+            record::open(text, key, image_id, identity, &plan.algorithms)?.map(|digests| {
+                FileVerdict {
+                    problems: plan::check_digests(plan, &digests),
+                    digests: Some(digests),
+                }
+            }),
+        )
     }
 
     /// The policy's rules on the DER signing certificate of `signature`, at

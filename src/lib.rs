@@ -3,7 +3,7 @@
 //! certificate and the certificate's chain of trust.
 //!
 //! The core knows nothing about Python or Glance beyond the property names;
-//! it is driven from `python.rs` (the PyO3 bindings, built with the `python`
+//! it is driven from `python/` (the PyO3 bindings, built with the `python`
 //! feature) and tested on its own with `cargo test`.
 //!
 //! Modules by concern, each depending only on those above it:
@@ -11,8 +11,9 @@
 //! `problem` (codes, problems, the refusal message), `policy` (the
 //! options), `plan` (what the pass computes and the digest comparison);
 //! `rules` (properties to problems and a plan), `certificate` (rules on the
-//! signing certificate), `trust` (its chain to trusted CAs); `guard` (one
-//! object holding a validated policy, what every caller uses).
+//! signing certificate), `trust` (its chain to trusted CAs); `record` (the
+//! sealed digests of a staged file); `guard` (one object holding a
+//! validated policy, what every caller uses).
 
 pub mod algorithm;
 pub mod certificate;
@@ -23,6 +24,7 @@ pub mod hasher;
 pub mod plan;
 pub mod policy;
 pub mod problem;
+pub mod record;
 pub mod rules;
 pub mod trust;
 

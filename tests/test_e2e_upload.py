@@ -213,14 +213,14 @@ def test_signature_properties_are_fixed_once_the_image_has_data(
     assert fine.status_code == 200, fine.text
 
 
-def raw_put(glance, image_id, head_length, body):
-    """A PUT whose Content-Length says ``head_length`` but which sends
-    ``body``, then closes; returns the status line (or '' if the server
-    closed first)."""
-    request = ("PUT /v2/images/%s/file HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+def raw_put(glance, image_id, head_length, body, door="file"):
+    """A PUT to ``door`` (file, stage) whose Content-Length says
+    ``head_length`` but which sends ``body``, then closes; returns the
+    status line (or '' if the server closed first)."""
+    request = ("PUT /v2/images/%s/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                "Content-Type: application/octet-stream\r\n"
                "Content-Length: %d\r\nConnection: close\r\n" % (
-                   image_id, head_length))
+                   image_id, door, head_length))
     request += "".join("%s: %s\r\n" % kv for kv in glance.headers().items())
     with socket.create_connection(("127.0.0.1", glance.port),
                                   timeout=60) as s:

@@ -1,4 +1,4 @@
-"""Type stub for the Rust extension module (src/python.rs).
+"""Type stub for the Rust extension module (src/python/).
 
 Errors: ``PolicyError`` only for a bad policy (the operator's options);
 ``TypeError``/``ValueError`` for a caller's bad arguments;
@@ -164,6 +164,26 @@ def hash_file(
         GuardError: the digest library failed.
     """
 
+def seal_record(
+    key: bytes,
+    image_id: str,
+    path: str | os.PathLike[str],
+    digests: Mapping[str, str],
+    bytes: int,
+) -> str:
+    """The sealed record (JSON, HMAC-SHA256 under ``key``) of ``digests``
+    (hex by algorithm, over ``bytes`` bytes) of the file staged at
+    ``path`` for ``image_id``, bound to the file's identity (device,
+    inode, size, mtime and ctime in ns). Waits, at most 20 ms, until the
+    clock has passed the file's last change. See ``Guard.check_record``.
+
+    Raises:
+        ValueError: an unknown algorithm, a digest that is not hex, a key
+            shorter than 16 bytes, or ``bytes`` not the file's size.
+        StagedFileError: the path is not a regular file.
+        StagedFileChanged: the file changed while it settled.
+    """
+
 def refusal_message(image_id: str, problems: Sequence[Problem]) -> str:
     """The message of a refused import: the image id and every problem,
     numbered, missing signature properties folded into one sentence.
@@ -223,6 +243,25 @@ class Guard:
         Raises:
             ValueError: a malformed plan, or an argument out of bounds.
             GuardError: the digest library failed.
+        """
+
+    def check_record(
+        self,
+        record: str,
+        key: bytes,
+        image_id: str,
+        path: str | os.PathLike[str],
+        plan: Plan | Mapping[str, Any],
+    ) -> FileVerdict | dict[Literal["stale"], str]:
+        """What ``check_file`` would give for the file at ``path``, from a
+        record ``seal_record`` made when it was staged, without reading
+        the file: only when the seal verifies under ``key``, the record is
+        for ``image_id``, the file's identity is exactly the recorded one
+        and the record has every digest of ``plan``. Otherwise
+        ``{"stale": why}``: read the file.
+
+        Raises:
+            ValueError: a malformed plan, or a key shorter than 16 bytes.
         """
 
     def check_certificate(

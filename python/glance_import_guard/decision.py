@@ -7,7 +7,8 @@ from glance_import_guard import _core
 
 
 def decide(guard, properties, path, roles, verify_signature, *,
-           chunk_size=None, threads=_core.AUTO_THREADS, also_compute=()):
+           chunk_size=None, threads=_core.AUTO_THREADS, also_compute=(),
+           recorded=None):
     """Returns ``(problems, plan, result)``.
 
     ``guard`` is a ``_core.Guard``. ``verify_signature(signature,
@@ -16,7 +17,9 @@ def decide(guard, properties, path, roles, verify_signature, *,
     properties alone refuse the image and no declared digest could add a
     reason (the core says so in ``read_data``). ``also_compute``: more
     digests the pass computes for the caller (in ``result["digests"]``);
-    asking for any makes the file be read.
+    asking for any makes the file be read. ``recorded(plan)``: the
+    verdict of the file from a record made when it was staged, or None to
+    read it (see ``staging.recorded``).
     """
     verdict = guard.check_properties(properties, list(roles))
     problems, plan = verdict["problems"], verdict["plan"]
@@ -26,8 +29,10 @@ def decide(guard, properties, path, roles, verify_signature, *,
     if not verdict["read_data"] and not also_compute:
         return problems, plan, None
     plan["algorithms"] = plan["algorithms"] + extra
-    result = guard.check_file(path, plan, chunk_size=chunk_size,
-                              threads=threads)
+    result = recorded(plan) if recorded else None
+    if result is None:
+        result = guard.check_file(path, plan, chunk_size=chunk_size,
+                                  threads=threads)
     problems += result["problems"]
     sig = plan["signature"]
     if sig and result["bytes"] is not None:

@@ -24,6 +24,11 @@ flavor glance-api serves. For a caller whose service token carries none of
 - ``PATCH`` of a signature property or of the declared digest once the
   image has left ``queued``: 403, so that what was verified is what the
   record says.
+- ``PUT .../stage``: the body is hashed as Glance stages it, for the
+  digests the image's properties call for and Glance's own
+  ``hashing_algorithm``; once Glance has answered with success, they are
+  recorded beside the staged file (see ``staging``), so that the
+  glance-direct import need not read it again. Nothing is refused here.
 - ``POST .../import`` with ``glance-download``: the remote image's record
   is read first, and an import the plugin would refuse on it alone (no
   such region or image, not active, over ``image_size_cap``, no
@@ -45,7 +50,14 @@ import webob.exc
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from glance_import_guard import _core, decision, opts, remote, signature
+from glance_import_guard import (
+    _core,
+    decision,
+    opts,
+    remote,
+    signature,
+    staging,
+)
 from glance_import_guard.bodies import (
     CheckedUpload,
     GuardedInput,
@@ -76,6 +88,9 @@ def _route(environ):
     return (match.get("action"), match,
             type(controller).__module__ if controller else "")
 
+
+# environ key: a stage being hashed ({"image_id", "path", "result"}).
+STAGED = "import_guard.staged"
 
 LOCATION_REFUSED = ("this cloud does not let images take their data from a "
                     "location; upload the data or import it")
@@ -110,8 +125,10 @@ class ImportGuardFilter:
             environ["wsgi.input_terminated"] = True
         body = GuardedInput(self, environ, raw)
         environ["wsgi.input"] = body
+        answered = []
 
         def respond(status, headers, exc_info=None):
+            answered.append(status)
             if body.refused:
                 # The rest of the body was never read: the client must not
                 # send its next request on this connection.
@@ -120,7 +137,14 @@ class ImportGuardFilter:
                 headers.append(("Connection", "close"))
             return start_response(status, headers, exc_info)
 
-        return self.app(environ, respond)
+        response = self.app(environ, respond)
+        staged = environ.get(STAGED)
+        if staged and staged.get("result") and answered and \
+                answered[-1].startswith("2"):
+            # Glance has written the whole body to the staging store.
+            staging.record(staged["path"], staged["image_id"],
+                           staged["result"])
+        return response
 
     # The decision, at the first read of the body.
 
@@ -130,7 +154,8 @@ class ImportGuardFilter:
         method = environ.get("REQUEST_METHOD")
         door = {("upload", "PUT"): "upload", ("add_location", "POST"):
                 "location", ("update", "PATCH"): "patch",
-                ("import_image", "POST"): "import"}.get((action, method))
+                ("import_image", "POST"): "import",
+                ("stage", "PUT"): "stage"}.get((action, method))
         if action == "create" and module.endswith(".tasks"):
             door = "task"
         if door is None:
@@ -145,6 +170,9 @@ class ImportGuardFilter:
             raise webob.exc.HTTPInternalServerError(
                 explanation="the import guard is misconfigured; the cloud "
                             "operator must fix glance-api's paste pipeline")
+        if door == "stage":
+            return self._stage(environ, context, match["image_id"], raw,
+                               length)
         if self._exempt(context):
             return raw
         if door == "upload":
@@ -252,6 +280,33 @@ class ImportGuardFilter:
                      "(%(bytes)d bytes, signature %(sig)s)",
                      {"image": image_id, "bytes": result["bytes"],
                       "sig": "verified" if sig else "not required"})
+
+        return CheckedUpload(raw, length, stream, finish)
+
+    def _stage(self, environ, context, image_id, raw, length):
+        """The stage's body, hashed as Glance reads it (see the module's
+        doc); the result goes to ``environ[STAGED]`` at its end."""
+        path = staging.staged_path(image_id)
+        image = self._image(context, image_id)
+        if path is None or image is None:
+            return raw
+        properties = {str(k): str(v)
+                      for k, v in dict(image.extra_properties).items()}
+        try:
+            guard = opts.guard(CONF)
+        except _core.PolicyError:
+            return raw  # the import refuses it, and says why
+        algorithms = guard.check_properties(
+            properties, context.roles or [])["plan"]["algorithms"]
+        group = CONF.import_guard
+        stream = guard.stream(
+            {"algorithms": algorithms, "declared": None, "signature": None},
+            chunk_size=group.hash_chunk_size, threads=group.hash_threads)
+        staged = environ[STAGED] = {"image_id": image_id, "path": path,
+                                    "result": None}
+
+        def finish():
+            staged["result"] = stream.finish()
 
         return CheckedUpload(raw, length, stream, finish)
 

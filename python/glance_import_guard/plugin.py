@@ -22,7 +22,14 @@ from taskflow import task
 from taskflow.patterns import linear_flow as lf
 from taskflow.types import failure
 
-from glance_import_guard import _core, decision, opts, remote, signature
+from glance_import_guard import (
+    _core,
+    decision,
+    opts,
+    remote,
+    signature,
+    staging,
+)
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -165,6 +172,13 @@ class GuardImport(task.Task):
             if remote_hash:
                 also_compute.append(remote_hash[0])
 
+        def recorded(plan):
+            # Only glance-direct's staged file came through the filter's
+            # stage; the download methods write theirs themselves.
+            if self.import_method != "glance-direct":
+                return None
+            return staging.recorded(guard, path, self.image_id, plan)
+
         def verify_signature(sig, digest_hex):
             return signature.verify(self.context, guard, sig, digest_hex,
                                     group.trusted_certificate_ids)
@@ -174,7 +188,8 @@ class GuardImport(task.Task):
                 guard, properties, path,
                 self.context.roles or [], verify_signature,
                 chunk_size=group.hash_chunk_size,
-                threads=group.hash_threads, also_compute=also_compute)
+                threads=group.hash_threads, also_compute=also_compute,
+                recorded=recorded)
             if record is not None and result is not None:
                 # The data finding first: it is the one to act on.
                 before += self.remote.hash_problems(record,
@@ -240,6 +255,7 @@ class GuardImport(task.Task):
         path = _local_path(file_path)
         if path is None:
             return
+        staging.forget(path)
         try:
             os.remove(path)
         except FileNotFoundError:

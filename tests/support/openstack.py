@@ -513,8 +513,15 @@ class OpenStack:
 
     # -- Glance ---------------------------------------------------------
 
-    def _glance(self, region):
-        folder = self._dir("glance-%s" % region)
+    def another_glance(self, region, name):
+        """A second glance-api of ``region`` (not started, not in the
+        catalog): its database, configuration and Keystone are the
+        region's, its folder and staging directory its own, as a second
+        host behind the region's endpoint."""
+        return self._glance(region, "glance-%s-%s" % (region, name))
+
+    def _glance(self, region, folder=None):
+        folder = self._dir(folder or "glance-%s" % region)
         server = harness.GlanceServer(
             folder, database_url=self._database_url(self._glance_db(region)),
             upload_filter=True, flavor="keystone",

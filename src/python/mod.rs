@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
@@ -28,6 +27,9 @@ use crate::plan::{FileVerdict, Plan, Signature};
 use crate::policy::Policy;
 use crate::problem::{refusal_message as message_of_refusal, Problem, ProblemCode};
 use crate::Error;
+
+mod streams;
+use streams::{seal_record, StreamCheck};
 
 create_exception!(
     glance_import_guard,
@@ -253,6 +255,36 @@ impl Guard {
         file_verdict(py, &verdict)
     }
 
+    /// The verdict of a staged-file record for the file at `path`, as
+    /// `check_file` gives it, without reading the file; or {"stale":
+    /// reason} when the record may not stand for it (then read it).
+    fn check_record<'py>(
+        &self,
+        py: Python<'py>,
+        record: &str,
+        key: &[u8],
+        image_id: &str,
+        path: PathBuf,
+        plan: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let plan: Plan = argument(plan, "plan")?;
+        let checked = py.allow_threads(|| {
+            guarded(|| {
+                self.inner
+                    .check_record(record, key, image_id, &path, &plan)
+                    .map_err(to_py)
+            })
+        })?;
+        match checked {
+            Ok(verdict) => file_verdict(py, &verdict),
+            Err(stale) => {
+                let result = PyDict::new(py);
+                result.set_item("stale", stale.0)?;
+                Ok(result.into_any())
+            }
+        }
+    }
+
     /// The policy's rules on the DER signing certificate of `signature`
     /// (the plan's), at `now` (seconds since the epoch; default: now).
     #[pyo3(signature = (certificate, signature, *, now=None))]
@@ -280,9 +312,7 @@ impl Guard {
         let plan: Plan = argument(plan, "plan")?;
         let options = options(chunk_size, threads)?;
         let check = guarded(|| self.inner.stream(plan, &options).map_err(to_py))?;
-        Ok(StreamCheck {
-            inner: Mutex::new(check),
-        })
+        Ok(StreamCheck::new(check))
     }
 
     /// Whether the DER `certificate` chains to one of `trusted` ((id, DER)
@@ -308,44 +338,10 @@ impl Guard {
     }
 }
 
-/// An upload being checked: `update()` with each chunk as it is read
-/// (the GIL is released while it is queued), then `finish()`.
-#[pyclass(frozen, module = "glance_import_guard._core")]
-struct StreamCheck {
-    inner: Mutex<guard::StreamCheck>,
-}
-
-impl StreamCheck {
-    fn with<T: Send>(
-        &self,
-        py: Python<'_>,
-        f: impl FnOnce(&mut guard::StreamCheck) -> Result<T, Error> + Send,
-    ) -> PyResult<T> {
-        py.allow_threads(|| {
-            guarded(|| {
-                let mut check = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-                f(&mut check).map_err(to_py)
-            })
-        })
-    }
-}
-
-#[pymethods]
-impl StreamCheck {
-    /// Hashes the next chunk of the stream.
-    fn update(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
-        self.with(py, |check| check.update(data))
-    }
-
-    /// Ends the stream: {"bytes", "digests", "problems"}, as
-    /// `Guard.check_file` returns for a file.
-    fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let verdict = self.with(py, |check| check.finish())?;
-        file_verdict(py, &verdict)
-    }
-}
-
-fn file_verdict<'py>(py: Python<'py>, verdict: &FileVerdict) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn file_verdict<'py>(
+    py: Python<'py>,
+    verdict: &FileVerdict,
+) -> PyResult<Bound<'py, PyAny>> {
     let result = PyDict::new(py);
     match &verdict.digests {
         Some(d) => {
@@ -388,6 +384,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(problem_codes, m)?)?;
     m.add_function(wrap_pyfunction!(problem, m)?)?;
     m.add_function(wrap_pyfunction!(hash_file, m)?)?;
+    m.add_function(wrap_pyfunction!(seal_record, m)?)?;
     m.add_function(wrap_pyfunction!(refusal_message, m)?)?;
     m.add_function(wrap_pyfunction!(b64decode, m)?)?;
     Ok(())

@@ -1,0 +1,146 @@
+"""Digests recorded at staging, end to end: a real glance-api with the
+guard's filter in its pipeline hashes ``PUT .../stage`` as Glance stages
+it, and the glance-direct import uses the record instead of reading the
+staged file again, only when it may (see ``glance_import_guard.staging``).
+Every case ends in the verdict a fresh read gives."""
+
+import os
+
+import pytest
+from test_e2e_upload import raw_put
+
+from support import harness, signing
+from support.e2e import assert_active, assert_refused, new_image
+
+USED = "used the digests recorded when image %s was staged"
+
+
+@pytest.fixture(scope="module")
+def signer(tmp_path_factory):
+    cert_dir = tmp_path_factory.mktemp("staging-certs")
+    key = signing.make_key("RSA-PSS")
+    signing.install_certificate(cert_dir, "stager",
+                                signing.make_certificate(key))
+    return key, cert_dir
+
+
+@pytest.fixture(scope="module")
+def glance(tmp_path_factory, signer):
+    with harness.GlanceServer(tmp_path_factory.mktemp("glance-staging"),
+                              certificate_dir=signer[1],
+                              upload_filter=True) as server:
+        yield server
+
+
+@pytest.fixture
+def data():
+    return os.urandom(3 << 20) + b"staged"
+
+
+def signed(signer, data):
+    return signing.signed_properties(signer[0], "stager", data)
+
+
+def record_of(glance, image_id):
+    return glance.staging_dir / ".import-guard" / ("%s.json" % image_id)
+
+
+def stage_and_import(conn, image, data):
+    conn.image.stage_image(image, data=data)
+    conn.image.import_image(image, method="glance-direct")
+    return harness.wait_for_import(conn, image.id)
+
+
+def log_since(glance, mark):
+    return glance.log_path.read_text(errors="replace")[mark:]
+
+
+def test_a_staged_image_is_imported_from_its_record(glance, conn, signer,
+                                                    data):
+    image = new_image(conn, signed(signer, data))
+    mark = len(glance.log_path.read_text(errors="replace"))
+    conn.image.stage_image(image, data=data)
+    assert record_of(glance, image.id).exists()
+    conn.image.import_image(image, method="glance-direct")
+    assert_active(glance, harness.wait_for_import(conn, image.id), data)
+    assert USED % image.id in log_since(glance, mark)
+    assert not record_of(glance, image.id).exists()
+
+
+def test_a_stage_that_fails_midway_records_nothing(glance, conn, signer,
+                                                   data):
+    image = new_image(conn, signed(signer, data))
+    status = raw_put(glance, image.id, len(data), data[:len(data) // 2],
+                     door="stage")
+    assert " 204 " not in status
+    assert not record_of(glance, image.id).exists()
+    fresh = glance.client()
+    assert_active(glance, stage_and_import(fresh, image, data), data)
+
+
+def test_a_restage_after_a_refused_import_is_recorded_anew(glance, conn,
+                                                           signer, data):
+    image = new_image(conn, signed(signer, data))
+    wrong = data[:-1] + b"!"
+    refused = stage_and_import(conn, image, wrong)
+    assert_refused(glance, conn, refused,
+                   "the image data does not match img_hash_value")
+    assert not record_of(glance, image.id).exists()
+    mark = len(glance.log_path.read_text(errors="replace"))
+    assert_active(glance, stage_and_import(conn, refused, data), data)
+    assert USED % image.id in log_since(glance, mark)
+
+
+@pytest.mark.parametrize("change", ["truncate", "append", "rename"])
+def test_a_staged_file_changed_behind_glance_is_judged_on_its_bytes(
+        glance, conn, signer, data, change):
+    image = new_image(conn, signed(signer, data))
+    conn.image.stage_image(image, data=data)
+    staged = glance.staged(image.id)
+    assert staged and record_of(glance, image.id).exists()
+    path = glance.staging_dir / image.id
+    if change == "truncate":
+        os.truncate(path, len(data) // 2)
+    elif change == "append":
+        with open(path, "ab") as f:
+            f.write(b"more")
+    else:
+        other = path.with_suffix(".new")
+        other.write_bytes(data[:-1] + b"?")
+        os.rename(other, path)
+    mark = len(glance.log_path.read_text(errors="replace"))
+    conn.image.import_image(image, method="glance-direct")
+    image = harness.wait_for_import(conn, image.id)
+    assert image.status != "active"
+    assert "the staged file changed since it was staged" in log_since(
+        glance, mark)
+
+
+def test_an_import_proxied_to_the_staging_worker_uses_its_record(
+        openstack, data):
+    """Two glance-api hosts of one region: alice stages on the second,
+    imports through the region's endpoint (the first), and Glance proxies
+    the import to the host that staged (os_glance_stage_host, its
+    worker_self_reference_url), which has the record. Glance proxies with
+    the user's token, so this runs on the real Keystone."""
+    from cryptography.hazmat.primitives import serialization
+    key = signing.make_key("RSA-PSS")
+    cert_id = openstack.store_certificate(
+        signing.make_certificate(key).public_bytes(
+            serialization.Encoding.PEM), "alice")
+    first = openstack.glance("RegionOne")
+    with openstack.another_glance("RegionOne", "stager") as second:
+        conn = openstack.connection("alice", "RegionOne")
+        image = new_image(conn, signing.signed_properties(key, cert_id,
+                                                          data))
+        response = conn.session.put(
+            second.url + "/v2/images/%s/stage" % image.id, data=data,
+            headers={"Content-Type": "application/octet-stream"})
+        assert response.status_code == 204, response.text
+        assert record_of(second, image.id).exists()
+        conn.image.import_image(image, method="glance-direct")
+        image = harness.wait_for_import(conn, image.id)
+        assert_active(second, image, data)
+        assert USED % image.id in second.log_path.read_text()
+        assert "import_guard accepted image %s" % image.id not in \
+            first.log_path.read_text(), "not proxied"
