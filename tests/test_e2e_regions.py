@@ -313,3 +313,36 @@ def test_a_service_token_without_the_service_role_is_not_exempt(
     after = openstack.connection("alice", ONE).image.get_image(image.id)
     assert after.status == "queued"
     assert not glance.stored(image.id)
+
+
+# -- a second host in a region ---------------------------------------
+
+def test_an_import_proxied_to_the_staging_worker_uses_its_record(
+        openstack, data):
+    """Two glance-api hosts of one region: alice stages on the second,
+    imports through the region's endpoint (the first), and Glance proxies
+    the import to the host that staged (os_glance_stage_host, its
+    worker_self_reference_url), which has the record. Glance proxies with
+    the user's token, so this runs on the real Keystone."""
+    key = signing.make_key("RSA-PSS")
+    cert_id = openstack.store_certificate(
+        signing.make_certificate(key).public_bytes(
+            serialization.Encoding.PEM), "alice")
+    first = openstack.glance("RegionOne")
+    with openstack.another_glance("RegionOne", "stager") as second:
+        conn = openstack.connection("alice", "RegionOne")
+        image = new_image(conn, signing.signed_properties(key, cert_id,
+                                                          data))
+        response = conn.session.put(
+            second.url + "/v2/images/%s/stage" % image.id, data=data,
+            headers={"Content-Type": "application/octet-stream"})
+        assert response.status_code == 204, response.text
+        record = second.staging_dir / ".import-guard" / (image.id + ".json")
+        assert record.exists()
+        conn.image.import_image(image, method="glance-direct")
+        image = harness.wait_for_import(conn, image.id)
+        assert_active(second, image, data)
+        assert ("used the digests recorded when image %s was staged"
+                % image.id) in second.log_path.read_text()
+        assert "import_guard accepted image %s" % image.id not in \
+            first.log_path.read_text(), "not proxied"

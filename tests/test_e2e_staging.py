@@ -114,33 +114,3 @@ def test_a_staged_file_changed_behind_glance_is_judged_on_its_bytes(
     assert image.status != "active"
     assert "the staged file changed since it was staged" in log_since(
         glance, mark)
-
-
-def test_an_import_proxied_to_the_staging_worker_uses_its_record(
-        openstack, data):
-    """Two glance-api hosts of one region: alice stages on the second,
-    imports through the region's endpoint (the first), and Glance proxies
-    the import to the host that staged (os_glance_stage_host, its
-    worker_self_reference_url), which has the record. Glance proxies with
-    the user's token, so this runs on the real Keystone."""
-    from cryptography.hazmat.primitives import serialization
-    key = signing.make_key("RSA-PSS")
-    cert_id = openstack.store_certificate(
-        signing.make_certificate(key).public_bytes(
-            serialization.Encoding.PEM), "alice")
-    first = openstack.glance("RegionOne")
-    with openstack.another_glance("RegionOne", "stager") as second:
-        conn = openstack.connection("alice", "RegionOne")
-        image = new_image(conn, signing.signed_properties(key, cert_id,
-                                                          data))
-        response = conn.session.put(
-            second.url + "/v2/images/%s/stage" % image.id, data=data,
-            headers={"Content-Type": "application/octet-stream"})
-        assert response.status_code == 204, response.text
-        assert record_of(second, image.id).exists()
-        conn.image.import_image(image, method="glance-direct")
-        image = harness.wait_for_import(conn, image.id)
-        assert_active(second, image, data)
-        assert USED % image.id in second.log_path.read_text()
-        assert "import_guard accepted image %s" % image.id not in \
-            first.log_path.read_text(), "not proxied"

@@ -71,11 +71,13 @@ TESTS = [
     "tests/test_trust.py",
     "tests/test_plugin.py",
     "tests/test_glance_download.py",
+    "tests/test_staging.py",
     "tests/test_bad_inputs.py",
     "tests/test_differential.py",
     "tests/test_e2e.py",
     "tests/test_e2e_signatures.py",
     "tests/test_e2e_upload.py",
+    "tests/test_e2e_staging.py",
 ]
 PYTEST_TIMEOUT = 30 * 60  # seconds per pair; a hung server must not hang CI
 
