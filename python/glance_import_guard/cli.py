@@ -3,6 +3,7 @@
     glance-import-guard sign IMAGE --key KEY.pem --certificate-id ID
     glance-import-guard check IMAGE --property k=v ... [--certificate CERT]
     glance-import-guard doctor [--config-dir DIR] [--nova-config FILE]
+    glance-import-guard audit --config-dir DIR [--project ID] [--image ID ...]
 
 ``sign`` reads the image once (the core's one pass), signs the digest with
 the key, and prints every property the guard needs as ``--property k=v``
@@ -10,7 +11,8 @@ arguments for ``openstack image create`` (or as JSON). ``check`` runs every
 rule of the guard offline on a file and a set of properties and, given the
 signing certificate, verifies the signature as the guard would.
 ``doctor`` reads a glance-api configuration and tells which doors let an
-unsigned image become active (see ``doctor.py``).
+unsigned image become active (see ``doctor.py``). ``audit`` checks the
+images already in the stores (see ``audit.py``).
 """
 
 import argparse
@@ -212,6 +214,15 @@ def cmd_check(args):
     return EXIT_ACCEPT if accepted else EXIT_REFUSE
 
 
+def cmd_audit(args):
+    from glance_import_guard import audit  # imports Glance: only here
+    try:
+        return audit.run(args.config_dir, args.project, args.image or (),
+                         args.format, args.resume, args.parallel)
+    except audit.ConfigError as e:
+        raise UsageError(str(e)) from None
+
+
 def cmd_doctor(args):
     from glance_import_guard import doctor  # imports Glance: only here
     try:
@@ -293,6 +304,29 @@ def parser():
                         "token settings too")
     d.add_argument("--format", choices=("text", "json"), default="text")
     d.set_defaults(func=cmd_doctor)
+
+    a = sub.add_parser(
+        "audit", help="check the images already in the stores",
+        description="Reads every location of each active image through "
+                    "glance_store with glance-api's configuration, checks "
+                    "its bytes against os_hash_value, checksum and size "
+                    "and its signature, and prints a verdict per image and "
+                    "location. Read-only. Exit status 1 if any is "
+                    "mismatch, size-mismatch or signature-bad, 2 on bad "
+                    "input, 0 otherwise.")
+    a.add_argument("--config-dir", required=True,
+                   help="the folder of glance-api.conf")
+    a.add_argument("--project", help="only this project's images")
+    a.add_argument("--image", action="append", metavar="ID",
+                   help="only this image (repeat for each)")
+    a.add_argument("--format", choices=("table", "json"), default="table",
+                   help="a table, or one JSON object per line")
+    a.add_argument("--resume", metavar="FILE",
+                   help="record each result in FILE and skip what a "
+                        "stopped run already recorded there")
+    a.add_argument("--parallel", type=int, default=2,
+                   help="locations read at once (default: 2)")
+    a.set_defaults(func=cmd_audit)
     return p
 
 
