@@ -20,6 +20,7 @@ should be compared.
 
 import argparse
 import hashlib
+import json
 import os
 import pathlib
 import re
@@ -361,6 +362,72 @@ def glance_upload(workdir, sizes, repeat):
             server.stop()
 
 
+def audit_bench(workdir, image_size, count, repeat=1):
+    """glance-import-guard audit of ``count`` signed images of
+    ``image_size`` in a real glance-api's file store (page cache), as
+    aggregate MB/s against the core's hash_file of one image for the same
+    digests (sha512, md5, sha256) in this run; and the audit's peak RSS for
+    one image and for all of them."""
+    from support import harness, signing
+    print("\n== glance-import-guard audit: %d images of %d MiB ==" % (
+        count, image_size // MiB))
+    cert_dir = workdir / "audit-certs"
+    key = signing.make_key("RSA-PSS")
+    signing.install_certificate(cert_dir, "bench",
+                                signing.make_certificate(key))
+    server = harness.GlanceServer(workdir / "audit", plugins=[],
+                                  certificate_dir=cert_dir)
+    cli = pathlib.Path(sys.executable).parent / "glance-import-guard"
+    with server:
+        conn = server.client()
+        ids = []
+        for n in range(count):
+            data = os.urandom(16 * MiB) * (image_size // (16 * MiB))
+            data = bytes([n]) + data[1:]
+            image = conn.image.create_image(
+                name="audit-%d" % n, disk_format="raw",
+                container_format="bare",
+                **signing.signed_properties(key, "bench", data))
+            response = conn.session.put(
+                server.url + "/v2/images/%s/file" % image.id, data=data,
+                headers={"Content-Type": "application/octet-stream"})
+            assert response.status_code == 204, response.text
+            ids.append(image.id)
+        del data
+        one = server.store_dir / ids[0]
+        algorithms = ["sha512", "md5", "sha256"]
+        base = best(repeat, lambda: guard.hash_file(one, algorithms))
+        base_mbps = mbps(image_size, base)
+        print("core hash_file of one image (sha512+md5+sha256): %.0f MB/s"
+              % base_mbps)
+
+        def run(*args):
+            started = time.perf_counter()
+            child = subprocess.Popen(
+                [str(cli), "audit", "--config-dir", str(server.workdir),
+                 "--format", "json", *args], stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL)
+            out = child.stdout.read()
+            _, status, usage = os.wait4(child.pid, 0)
+            elapsed = time.perf_counter() - started
+            verdicts = {json.loads(line)["verdict"]
+                        for line in out.splitlines()}
+            assert verdicts == {"ok"}, verdicts
+            return elapsed, usage.ru_maxrss * 1024
+
+        _, rss_one = run("--image", ids[0])
+        for parallel in (1, 2):
+            elapsed, rss = run("--parallel", str(parallel))
+            rate = mbps(image_size * count, elapsed)
+            print("audit --parallel %d: %.1f s, %.0f MB/s aggregate, %.2fx "
+                  "hash_file (target >= 0.9x), peak RSS %.0f MiB (one "
+                  "image: %.0f MiB)" % (parallel, elapsed, rate,
+                                        rate / base_mbps, rss / MiB,
+                                        rss_one / MiB))
+    print("(each audit run includes its start: reading glance-api.conf, "
+          "creating the stores, ~1 s)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -372,6 +439,8 @@ def main():
                              "the filter")
     parser.add_argument("--only-import", action="store_true",
                         help="just the glance-direct stage and import")
+    parser.add_argument("--only-audit", action="store_true",
+                        help="just glance-import-guard audit")
     args = parser.parse_args()
     size = 256 * MiB if args.quick else GiB
     repeat = 1 if args.quick else args.repeat
@@ -387,6 +456,9 @@ def main():
         if args.only_import:
             glance_import(workdir, size, repeat)
             return
+        if args.only_audit:
+            audit_bench(workdir, size // 4, 16)
+            return
         path = workdir / "image"
         make_file(path, size)
         hashing(path, size, repeat, 1 if args.quick else 3)
@@ -395,6 +467,7 @@ def main():
         if not args.skip_import:
             glance_import(workdir, size, repeat)
             glance_upload(workdir, upload_sizes, repeat)
+            audit_bench(workdir, size // 4, 16)
 
 
 if __name__ == "__main__":
