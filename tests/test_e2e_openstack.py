@@ -8,7 +8,6 @@ import hashlib
 import os
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from support import harness, signing
 from support.e2e import assert_active, assert_refused, new_image
@@ -23,10 +22,7 @@ def data():
 @pytest.fixture(scope="module")
 def signer(openstack):
     """alice's key, and its certificate stored in Barbican as alice."""
-    key = signing.make_key("RSA-PSS")
-    pem = signing.make_certificate(key).public_bytes(
-        serialization.Encoding.PEM)
-    return key, openstack.store_certificate(pem, "alice")
+    return openstack.signer("alice")
 
 
 def test_the_catalog_has_an_image_endpoint_per_region(openstack):
@@ -179,10 +175,7 @@ def test_an_unknown_secret_is_refused(openstack, signer, data):
 def test_a_secret_of_another_project_is_refused(openstack, data):
     """bob stores the certificate in his project; alice signs with the
     same key but Barbican will not give her bob's secret."""
-    key = signing.make_key("RSA-PSS")
-    pem = signing.make_certificate(key).public_bytes(
-        serialization.Encoding.PEM)
-    bobs = openstack.store_certificate(pem, "bob")
+    key, bobs = openstack.signer("bob")
     conn = openstack.connection("alice", "RegionOne")
     image = glance_direct(conn, new_image(
         conn, signing.signed_properties(key, bobs, data)), data)

@@ -14,7 +14,6 @@ import os
 import uuid
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from support import harness, signing
 from support.e2e import assert_active, assert_refused, new_image
@@ -24,10 +23,8 @@ ONE, TWO = "RegionOne", "RegionTwo"
 
 @pytest.fixture(scope="module")
 def signer(openstack):
-    key = signing.make_key("RSA-PSS")
-    pem = signing.make_certificate(key).public_bytes(
-        serialization.Encoding.PEM)
-    return key, openstack.store_certificate(pem, "alice")
+    """alice's key, and its certificate stored in Barbican as alice."""
+    return openstack.signer("alice")
 
 
 @pytest.fixture
@@ -63,6 +60,15 @@ def download(openstack, remote_id, properties=None, region=ONE,
                            remote_region=region, remote_image_id=remote_id,
                            remote_service_interface="public")
     return two, image
+
+
+def import_again(openstack, two, image, source, data):
+    """The retry of a refused glance-download of ``source``: active."""
+    two.image.import_image(image, method="glance-download",
+                           remote_region=ONE, remote_image_id=source.id,
+                           remote_service_interface="public")
+    assert_active(openstack.glance(TWO),
+                  harness.wait_for_import(two, image.id), data)
 
 
 def refused_before_download(openstack, remote_id, *reasons, region=ONE):
@@ -120,11 +126,7 @@ def test_bytes_changed_in_the_remote_store_are_refused_then_retry_works(
         assert "img_signature" not in image.properties
     finally:
         path.write_bytes(data)
-    two.image.import_image(image, method="glance-download",
-                           remote_region=ONE, remote_image_id=source.id,
-                           remote_service_interface="public")
-    assert_active(openstack.glance(TWO),
-                  harness.wait_for_import(two, image.id), data)
+    import_again(openstack, two, image, source, data)
 
 
 def test_remote_image_without_os_hash_value_is_refused(openstack, source):
@@ -154,11 +156,7 @@ def test_remote_bytes_that_end_early_leave_a_retryable_image(
         assert harness.last_task(two, image.id).status == "failure"
     finally:
         path.write_bytes(data)
-    two.image.import_image(image, method="glance-download",
-                           remote_region=ONE, remote_image_id=source.id,
-                           remote_service_interface="public")
-    assert_active(openstack.glance(TWO),
-                  harness.wait_for_import(two, image.id), data)
+    import_again(openstack, two, image, source, data)
 
 
 def test_a_remote_region_that_is_down_is_refused_until_it_is_back(
@@ -173,12 +171,8 @@ def test_a_remote_region_that_is_down_is_refused_until_it_is_back(
                 source.id, ONE))
     finally:
         one.start(port=port)
-    two = openstack.connection("alice", TWO)
-    two.image.import_image(image, method="glance-download",
-                           remote_region=ONE, remote_image_id=source.id,
-                           remote_service_interface="public")
-    assert_active(openstack.glance(TWO),
-                  harness.wait_for_import(two, image.id), data)
+    import_again(openstack, openstack.connection("alice", TWO), image,
+                 source, data)
 
 
 def test_a_region_that_does_not_exist_is_refused(openstack, source):
@@ -324,10 +318,7 @@ def test_an_import_proxied_to_the_staging_worker_uses_its_record(
     the import to the host that staged (os_glance_stage_host, its
     worker_self_reference_url), which has the record. Glance proxies with
     the user's token, so this runs on the real Keystone."""
-    key = signing.make_key("RSA-PSS")
-    cert_id = openstack.store_certificate(
-        signing.make_certificate(key).public_bytes(
-            serialization.Encoding.PEM), "alice")
+    key, cert_id = openstack.signer("alice")
     first = openstack.glance("RegionOne")
     with openstack.another_glance("RegionOne", "stager") as second:
         conn = openstack.connection("alice", "RegionOne")

@@ -289,17 +289,7 @@ class GlanceServer:
     def stop(self, timeout=15):
         if self in GlanceServer.running:
             GlanceServer.running.remove(self)
-        if self.process is None or self.process.poll() is not None:
-            return
-        pgid = self.process.pid  # its own session: pgid == pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            self.process.wait()
+        stop_group(self.process, timeout)
 
     def log_tail(self, lines=60):
         if not self.log_path.exists():
@@ -356,6 +346,25 @@ class GlanceServer:
     def stored(self, image_id):
         return any(p.name.startswith(str(image_id))
                    for p in self.store_dir.iterdir())
+
+
+def stop_group(process, timeout=15):
+    """Stops ``process`` and its process group (it runs in a session of
+    its own: pgid == pid): SIGTERM, then SIGKILL after ``timeout``; and
+    SIGKILL to whatever of the group is left (a worker)."""
+    if process is None or process.poll() is not None:
+        return
+    pgid = process.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def resources(pid):

@@ -36,7 +36,6 @@ import grp
 import os
 import pathlib
 import pwd
-import signal
 import subprocess
 import textwrap
 import time
@@ -135,21 +134,7 @@ class Service:
     def stop(self, timeout=15):
         if self in harness.GlanceServer.running:
             harness.GlanceServer.running.remove(self)
-        if self.process is None or self.process.poll() is not None:
-            return
-        pgid = self.process.pid  # its own session: pgid == pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            self.process.wait()
-        # gunicorn's master waits for its worker; make sure nothing of the
-        # group is left either way.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
+        harness.stop_group(self.process, timeout)
 
     @property
     def running(self):
@@ -625,6 +610,17 @@ class OpenStack:
         return self._store_secret(
             user, name=name or "cert-%s" % uuid.uuid4().hex[:8],
             payload=bytes(pem), secret_type="certificate")
+
+    def signer(self, user="alice"):
+        """A new RSA key and its self-signed certificate stored in
+        Barbican as ``user``: (key, secret UUID)."""
+        from cryptography.hazmat.primitives import serialization
+
+        from support import signing
+        key = signing.make_key("RSA-PSS")
+        pem = signing.make_certificate(key).public_bytes(
+            serialization.Encoding.PEM)
+        return key, self.store_certificate(pem, user)
 
     def store_secret(self, payload, user="alice", secret_type="opaque",
                      name=None):
