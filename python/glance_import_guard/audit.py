@@ -107,7 +107,10 @@ def images(admin, project=None, ids=()):
 
 
 def _read(admin, location, stream):
-    """Feeds the location's data to ``stream`` through glance_store."""
+    """Feeds the location's data to ``stream`` through glance_store, in
+    the driver's own chunks. NOTE: glance_store's ``chunk_size`` argument
+    is the length of a partial read, not a chunk size
+    (glance_store/_drivers/filesystem.py, get)."""
     import glance_store
     url = location["url"]
     store = (location.get("metadata") or {}).get("store")
@@ -285,6 +288,7 @@ def run(config_dir, project=None, ids=(), fmt="table", resume=None,
             if (image.image_id, index) not in done:
                 work.append((image, index, location))
     progress = Progress(sum(i.size or 0 for i, _, _ in work), len(work))
+    started = time.monotonic()
     log = open(resume, "a") if resume else None
     try:
         with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
@@ -301,6 +305,10 @@ def run(config_dir, project=None, ids=(), fmt="table", resume=None,
         progress.end()
         if log:
             log.close()
+    elapsed = time.monotonic() - started
+    LOG.info("audit: %d locations, %d bytes read in %.2f s (%.0f MB/s)",
+             len(work), progress.done, elapsed,
+             progress.done / max(elapsed, 1e-6) / 1e6)
     rows.sort(key=lambda r: (VERDICTS.index(r["verdict"]), r["image"],
                              r.get("location") or 0))
     _print(rows, fmt, out)
