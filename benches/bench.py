@@ -458,7 +458,10 @@ def audit_bench(workdir, image_size, count, repeat=1):
                                       err).group(1))
             return elapsed, reading, peak[0]
 
-        _, _, rss_one = run("--image", ids[0])
+        _, reading_one, rss_one = run("--image", ids[0])
+        rate = mbps(image_size, reading_one)
+        print("audit of one image: %.0f MB/s while reading, %.2fx "
+              "hash_file (target >= 0.9x)" % (rate, rate / base_mbps))
 
         for parallel in (1, 2):
             elapsed, reading, rss = run("--parallel", str(parallel))
