@@ -15,7 +15,7 @@ from taskflow import engines, retry
 from taskflow.patterns import linear_flow as lf
 
 from conftest import DEFAULT_DATA, PROJECT, sha, staged_exists
-from glance_import_guard import plugin, signature
+from glance_import_guard import decision, plugin, signature
 from support import signing
 
 TASK_TYPE = "api_image_import"
@@ -526,5 +526,6 @@ def test_unexpected_error_is_a_refusal_logged_at_error(
 
 
 def test_properties_that_are_not_utf8_become_replacement_characters():
-    assert plugin._text("c2ln\ud800IQ==") == "c2ln\ufffdIQ=="
-    assert plugin._text(42) == "42"
+    assert decision.properties_of({"img_signature": "c2ln\ud800IQ=="}) == \
+        {"img_signature": "c2ln\ufffdIQ=="}
+    assert decision.properties_of({"k\udfff": 42}) == {"k\ufffd": "42"}

@@ -29,7 +29,7 @@ import time
 
 from oslo_config import cfg
 
-from glance_import_guard import _core, opts, signature
+from glance_import_guard import _core, decision, opts, signature
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -131,7 +131,7 @@ def _read(admin, location, stream):
 def audit_location(admin, guard, image, index, location, progress=None):
     """The row of one location of ``image``: every finding, the verdict
     (the first finding in VERDICTS' order), and what was computed."""
-    props = {str(k): str(v) for k, v in dict(image.extra_properties).items()}
+    props = decision.properties_of(image.extra_properties)
     row = {"image": image.image_id, "project": image.owner,
            "store": (location.get("metadata") or {}).get("store")
            or "default", "location": index, "size": image.size,

@@ -3,7 +3,22 @@ import plugin, the CLI): the core checks the properties and plans the
 pass, hashes the file once and compares the declared digest, and the
 signature is verified over the digest the pass produced."""
 
+import re
+
 from glance_import_guard import _core
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def properties_of(mapping):
+    """An image's extra properties as the core takes them: every key and
+    value valid UTF-8 text (a lone surrogate, which cannot be UTF-8,
+    becomes U+FFFD, which no rule accepts). NOTE: ``dict()`` of it, not
+    ``.items()``: the ExtraProperties proxy of glance.db.ImageProxy
+    iterates its keys but its items() is empty."""
+    return {_SURROGATE.sub("\ufffd", str(k)):
+            _SURROGATE.sub("\ufffd", str(v))
+            for k, v in dict(mapping).items()}
 
 
 def decide(guard, properties, path, roles, verify_signature, *,

@@ -240,10 +240,7 @@ class ImportGuardFilter:
         image = self._image(context, image_id)
         if image is None:
             return raw
-        # NOTE: dict() of it, not .items(): the ExtraProperties proxy of
-        # glance.db.ImageProxy iterates its keys but its items() is empty.
-        properties = {str(k): str(v)
-                      for k, v in dict(image.extra_properties).items()}
+        properties = decision.properties_of(image.extra_properties)
         try:
             guard = opts.guard(CONF)
         except _core.PolicyError as e:
@@ -290,8 +287,7 @@ class ImportGuardFilter:
         image = self._image(context, image_id)
         if path is None or image is None:
             return raw
-        properties = {str(k): str(v)
-                      for k, v in dict(image.extra_properties).items()}
+        properties = decision.properties_of(image.extra_properties)
         try:
             guard = opts.guard(CONF)
         except _core.PolicyError:
@@ -341,12 +337,11 @@ class ImportGuardFilter:
         else:
             problems = source.problems_before_download(
                 record, CONF.image_size_cap)
-            properties = {str(k): str(v) for k, v in
-                          dict(image.extra_properties).items()}
+            properties = decision.properties_of(image.extra_properties)
             group = CONF.import_guard
-            properties.update(remote.adoptable(
+            properties.update(decision.properties_of(remote.adoptable(
                 properties, record,
-                (group.hash_algo_property, group.hash_value_property)))
+                (group.hash_algo_property, group.hash_value_property))))
             problems += opts.guard(CONF).check_properties(
                 properties, context.roles or [])["problems"]
         if problems:

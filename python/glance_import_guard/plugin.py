@@ -12,7 +12,6 @@ Enable it in ``glance-image-import.conf``::
 """
 
 import os
-import re
 
 from glance.async_.flows import api_image_import
 from glance.common import exception
@@ -94,14 +93,6 @@ class ImportRefused(exception.UploadException):
     """
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _text(value):
-    """A property as valid UTF-8 text: a lone surrogate (which cannot be
-    UTF-8) becomes U+FFFD, which no rule accepts."""
-    return _SURROGATE.sub("\ufffd", str(value))
-
 
 def _local_path(uri):
     """The staged file's path, or None. NOTE: Glance stages in a file store
@@ -131,8 +122,8 @@ class GuardImport(task.Task):
 
     def execute(self, file_path, **kwargs):
         with self.action_wrapper as action:
-            properties = {_text(k): _text(v)
-                          for k, v in action.image_extra_properties.items()}
+            properties = decision.properties_of(
+                action.image_extra_properties)
         group = CONF.import_guard
         try:
             guard = opts.guard(CONF)
@@ -167,7 +158,7 @@ class GuardImport(task.Task):
             self.adopted = remote.adoptable(
                 properties, record,
                 (group.hash_algo_property, group.hash_value_property))
-            properties.update(self.adopted)
+            properties.update(decision.properties_of(self.adopted))
             remote_hash = remote.Remote.hash_of(record)
             if remote_hash:
                 also_compute.append(remote_hash[0])
