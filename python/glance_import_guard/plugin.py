@@ -93,7 +93,6 @@ class ImportRefused(exception.UploadException):
     """
 
 
-
 def _local_path(uri):
     """The staged file's path, or None. NOTE: Glance stages in a file store
     and hands plugins a ``file://`` URI
