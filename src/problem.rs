@@ -106,6 +106,9 @@ problem_codes! {
     /// A signature property or the declared digest was to change after
     /// the image got its data.
     VerifiedPropertyChange = "verified-property-change",
+    /// A call of Glance's API that the guard does not know (a route of a
+    /// newer Glance): refused until the guard knows what it does.
+    UnknownRequest = "unknown-request",
 }
 
 impl std::fmt::Display for ProblemCode {

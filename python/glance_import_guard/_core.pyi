@@ -67,6 +67,7 @@ ProblemCode = Literal[
     "location-refused",
     "legacy-task-refused",
     "verified-property-change",
+    "unknown-request",
 ]
 
 class Problem(TypedDict):

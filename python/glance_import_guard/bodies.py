@@ -1,50 +1,94 @@
-"""The request bodies the upload filter hands Glance (see middleware.py):
-the body of any guarded request, decided at its first read; an upload
-hashed as it is read; a chunked body under uWSGI."""
+"""The body of a data door (an upload or a stage), as Glance's controller
+reads it: the object Glance's deserializer made of the request body
+(webob's body file, or under uWSGI Glance's own reader of a chunked body),
+decided at its first read and hashed as it is read (see
+``doors.checks``)."""
 
 import webob.exc
 from oslo_log import log as logging
 
+from glance_import_guard import _core, decision
+
 LOG = logging.getLogger(__name__)
 
 
-class GuardedInput:
-    """``wsgi.input`` as Glance reads it: at the first read the filter
-    decides on the routed request; an upload is then hashed as it is
-    read."""
+def guard_failed(image_id):
+    """The refusal of a request the guard failed on (a bug, or a library
+    raising what it should not): the guard's words, not Glance's "500
+    Internal Server Error"; the image is put back to queued either way."""
+    problem = _core.problem(
+        "guard-failed",
+        "the import guard could not check this request because of an "
+        "unexpected error; try again, and if this persists ask the cloud "
+        "operator (the glance-api log has the details)")
+    return webob.exc.HTTPBadRequest(explanation=_core.refusal_message(
+        decision.shown(image_id or "(new)"), [problem]))
 
-    def __init__(self, filter_, environ, raw):
-        self.filter = filter_
-        self.environ = environ
+
+class CheckedBody:
+    """A body read by Glance's controller.
+
+    ``begin()`` runs at the first read and returns ``(stream, finish)``:
+    the core's stream the bytes are hashed into, and what to run at the
+    end of the body (it raises the refusal), or ``(None, None)`` to read
+    the body unhashed. The end is the ``size`` bytes Glance was told of
+    (the Content-Length; webob stops there without an empty read), or the
+    empty read of a body of unknown size. ``refused()`` is called when
+    the guard refuses; ``failed()`` gives the refusal of a guard error.
+    ``close()`` ends an unfinished pass at once (the client went away,
+    Glance stopped reading).
+    """
+
+    def __init__(self, raw, size, begin, refused, failed):
         self.raw = raw
-        self.length = _content_length(environ)
-        self.body = None  # what the decision put in place of ``raw``
-        self.refused = False
+        self.left = size if isinstance(size, int) and size >= 0 else None
+        self.begin = begin
+        self.refused = refused
+        self.failed = failed
+        self.started = False
+        self.stream = None
+        self.finish = None
+        self.done = False
+        #: True once the whole body was read and the guard said yes.
+        self.checked = False
 
-    def _call(self, method, size):
+    def _guarded(self, step, *args):
+        """Runs one step of the guard's own: a refusal marks the request;
+        an unexpected error becomes the guard-failed refusal."""
         try:
-            if self.body is None:
-                self.body = self.filter.decide(self.environ, self.raw,
-                                               self.length)
-            return getattr(self.body, method)(size)
+            return step(*args)
         except webob.exc.HTTPException:
-            self.refused = True
+            self.refused()
             raise
         except Exception:
-            # A bug, or a library raising what it should not: a refusal
-            # with the guard's words, not Glance's "500 Internal Server
-            # Error" (the image is put back to queued either way).
-            self.refused = True
-            LOG.exception("import_guard failed on %s %s; refusing it",
-                          self.environ.get("REQUEST_METHOD"),
-                          self.environ.get("PATH_INFO"))
-            raise self.filter.failure(self.environ) from None
+            self.refused()
+            LOG.exception("import_guard failed while checking a body; "
+                          "refusing it")
+            raise self.failed() from None
 
     def read(self, size=-1):
-        return self._call("read", size)
+        if self.done:
+            return b""
+        if not self.started:
+            self.started = True
+            self.stream, self.finish = self._guarded(self.begin)
+        if self.left is not None:
+            size = self.left if size is None or size < 0 else min(
+                size, self.left)
+        data = self.raw.read(size) if size != 0 else b""
+        if data and self.stream is not None:
+            self._guarded(self.stream.update, data)
+        if data and self.left is not None:
+            self.left -= len(data)
+        if not data or self.left == 0:
+            self.done = True
+            if self.finish is not None:
+                self._guarded(self.finish)
+            self.checked = True
+        return data
 
     def readline(self, size=-1):
-        return self._call("readline", size)
+        return self.read(size)
 
     def __iter__(self):
         while True:
@@ -53,74 +97,9 @@ class GuardedInput:
                 return
             yield chunk
 
-
-def _content_length(environ):
-    try:
-        return int(environ.get("CONTENT_LENGTH") or "")
-    except ValueError:
-        return None
-
-
-def uwsgi_module():
-    try:
-        import uwsgi
-    except ImportError:
-        return None
-    return uwsgi
-
-
-class UwsgiChunks:
-    """A chunked request body under uWSGI, as a file."""
-
-    def __init__(self, uwsgi):
-        self.uwsgi = uwsgi
-        self.buffer = b""
-        self.ended = False
-
-    def read(self, size=-1):
-        want = None if size is None or size < 0 else size
-        while not self.ended and (want is None or len(self.buffer) < want):
-            chunk = self.uwsgi.chunked_read()
-            if not chunk:
-                self.ended = True
-            self.buffer += chunk or b""
-        if want is None:
-            data, self.buffer = self.buffer, b""
-        else:
-            data, self.buffer = self.buffer[:want], self.buffer[want:]
-        return data
-
-    def readline(self, size=-1):
-        return self.read(size)
-
-
-class CheckedUpload:
-    """The body of an upload, hashed as it is read; at its end (its
-    Content-Length, or the empty read of a chunked body) the guard's
-    verdict is given, and a refusal is raised from that ``read()``."""
-
-    def __init__(self, raw, length, stream, finish):
-        self.raw = raw
-        self.left = length  # None: chunked
-        self.stream = stream
-        self.finish = finish
-        self.done = False
-
-    def read(self, size=-1):
-        if self.done:
-            return b""
-        if self.left is not None:
-            size = self.left if size is None or size < 0 else min(
-                size, self.left)
-        data = self.raw.read(size) if size != 0 else b""
-        if data:
-            self.stream.update(data)
-            if self.left is not None:
-                self.left -= len(data)
-        if not data or self.left == 0:
+    def close(self):
+        """Ends the pass if the body was not read to its end (the GIL is
+        released while the core stops its threads)."""
+        if self.stream is not None and not self.done:
             self.done = True
-            self.finish()  # raises the refusal
-        return data
-
-    def readline(self, size=-1):
-        return self.read(size)
+            self.stream.abort()

@@ -21,6 +21,19 @@ def properties_of(mapping):
             for k, v in dict(mapping).items()}
 
 
+def shown(value, limit=100):
+    """A value taken from a request (an id from the path, a region), as it
+    may reach a log line or a message: every character that is not
+    printable escaped (a line break cannot start a forged log line), and
+    at most ``limit`` characters."""
+    text = str(value)
+    cut = len(text) > limit
+    text = "".join(c if c.isprintable() else
+                   c.encode("unicode_escape").decode("ascii")
+                   for c in text[:limit])
+    return text + "..." if cut else text
+
+
 def decide(guard, properties, path, roles, verify_signature, *,
            chunk_size=None, threads=_core.AUTO_THREADS, also_compute=(),
            recorded=None):

@@ -297,6 +297,24 @@ Possible values:
     * True (the default), or False (the plugin alone decides)
 """),
     cfg.IntOpt(
+        "remote_timeout",
+        default=10,
+        min=1,
+        help="""
+Seconds the guard waits for another region's glance-api.
+
+A glance-download's remote image record is read before the download (see
+``check_before_download``) and by the import plugin; a region that does
+not answer within this time makes the import fail with "try again later",
+and the image stays retryable.
+
+Possible values:
+    * A whole number of seconds, at least 1 (default 10)
+
+Related options:
+    * check_before_download
+"""),
+    cfg.IntOpt(
         "hash_chunk_size",
         default=_core.DEFAULT_CHUNK_SIZE,
         min=_core.MIN_CHUNK_SIZE,

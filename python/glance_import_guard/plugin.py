@@ -149,7 +149,8 @@ class GuardImport(task.Task):
         before = []
         also_compute = []
         if self.remote is not None:
-            record, fault = self.remote.fetch(self.context)
+            record, fault = self.remote.fetch(
+                self.context, CONF.import_guard.remote_timeout)
             if fault:
                 self._refuse([fault])
             before = self.remote.problems_before_download(

@@ -23,6 +23,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_import_guard import _core
+from glance_import_guard.decision import shown
 
 LOG = logging.getLogger(__name__)
 
@@ -37,6 +38,20 @@ SIGNATURE_PROPERTIES = tuple(_core.SIGNATURE_PROPERTIES)
 _open = getattr(script_utils, "open_external_uri", urllib.request.urlopen)
 
 
+class _TimedRequest(urllib.request.Request):
+    """A request that keeps its own timeout. NOTE: Glance's
+    ``open_external_uri`` (glance/common/scripts/utils.py) takes no
+    timeout, and ``OpenerDirector.open`` sets ``request.timeout`` to the
+    socket default (none) before its handlers connect with it; this
+    request ignores that."""
+
+    def __init__(self, url, headers, timeout):
+        super().__init__(url, headers=headers)
+        self._timeout = timeout
+
+    timeout = property(lambda self: self._timeout, lambda self, value: None)
+
+
 class Remote:
     """What a glance-download asks for: ``glance_region``,
     ``glance_image_id`` and ``glance_service_interface`` of the import
@@ -48,25 +63,29 @@ class Remote:
         self.interface = method.get("glance_service_interface") or "public"
 
     def describe(self):
-        return "remote image %s in region %s" % (self.image_id, self.region)
+        return "remote image %s in region %s" % (shown(self.image_id),
+                                                 shown(self.region))
 
-    def fetch(self, context):
-        """The remote image's record, or ``(None, problem)``."""
+    def fetch(self, context, timeout=None):
+        """The remote image's record, or ``(None, problem)``; a region that
+        does not answer within ``timeout`` seconds is "try again
+        later"."""
         try:
             endpoint = async_utils.get_glance_endpoint(
                 context, self.region, self.interface)
         except Exception as e:
             LOG.info("import_guard: no %s image endpoint for region %s: %s",
-                     self.interface, self.region, e)
+                     shown(self.interface), shown(self.region), shown(e))
             return None, problem(
                 "remote-image-unusable",
                 "the %s cannot be imported: the service catalog has no %s "
                 "image endpoint in region %s" % (
-                    self.describe(), self.interface, self.region))
+                    self.describe(), shown(self.interface),
+                    shown(self.region)))
         url = "%s/v2/images/%s" % (endpoint.rstrip("/"), self.image_id)
-        request = urllib.request.Request(url, headers={
+        request = _TimedRequest(url, {
             "X-Auth-Token": context.auth_token or "",
-            "Accept": "application/json"})
+            "Accept": "application/json"}, timeout)
         try:
             with _open(request) as response:
                 record = json.loads(response.read().decode("utf-8"))
@@ -80,7 +99,8 @@ class Remote:
                 "the %s cannot be imported: %s" % (self.describe(), why))
         except Exception as e:
             LOG.warning("import_guard could not read the %s at %s: %s: %s",
-                        self.describe(), url, type(e).__name__, e)
+                        self.describe(), shown(url), type(e).__name__,
+                        shown(e))
             return None, problem(
                 "remote-image-unusable",
                 "the %s cannot be imported: its region did not answer; try "

@@ -78,6 +78,7 @@ TESTS = [
     "tests/test_e2e_signatures.py",
     "tests/test_e2e_upload.py",
     "tests/test_e2e_staging.py",
+    "tests/test_routes.py",
 ]
 PYTEST_TIMEOUT = 30 * 60  # seconds per pair; a hung server must not hang CI
 

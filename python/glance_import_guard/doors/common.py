@@ -1,0 +1,55 @@
+"""What every door shares: who is exempt, how a refusal is made, how an
+image is read."""
+
+import webob.exc
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from glance_import_guard import _core, decision, opts
+
+LOG = logging.getLogger("glance_import_guard.doors")
+CONF = cfg.CONF
+opts.register(CONF)
+
+#: environ key: set when the guard refused a request's body.
+REFUSED = "import_guard.refused"
+
+
+def exemption(context, door):
+    """The roles that exempt the caller at ``door`` (empty: none). A
+    service token's exempt roles exempt it everywhere; the user's
+    ``exempt_roles`` only at the doors that do not read data."""
+    group = CONF.import_guard
+    found = set(getattr(context, "service_roles", None) or []) & set(
+        group.exempt_service_roles)
+    if not found and door not in ("upload", "stage", "import"):
+        found = set(getattr(context, "roles", None) or []) & set(
+            group.exempt_roles)
+    return sorted(found)
+
+
+def refuse_door(context, image_id, code, message):
+    return webob.exc.HTTPForbidden(explanation=decision.refusal(
+        LOG, decision.shown(image_id or "(new)"), context.project_id,
+        [_core.problem(code, message)]))
+
+
+def refusal(context, image_id, problems):
+    message = decision.refusal(LOG, image_id, context.project_id, problems)
+    # NOTE: raised from the body's read(), HTTPBadRequest makes Glance
+    # delete what it stored, put the image back to queued and answer 400
+    # with this message (glance/api/v2/image_data.py, upload).
+    return webob.exc.HTTPBadRequest(explanation=message)
+
+
+def image_of(context, image_id):
+    """The image, or None where the caller may not see it (Glance then
+    answers the request itself, 404 or 403)."""
+    # NOTE: read as glance/api/middleware/cache.py reads an image.
+    import glance.db
+    from glance.common import exception
+    try:
+        return glance.db.ImageRepo(context, glance.db.get_api()).get(
+            image_id)
+    except (exception.NotFound, exception.Forbidden):
+        return None
