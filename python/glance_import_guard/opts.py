@@ -222,12 +222,14 @@ Related options:
         "exempt_roles",
         default=[],
         help="""
-Roles whose imports need no signature.
+Roles that need no signature.
 
-An import made by a user with any of these roles skips the signature
-requirement (for example, an operator's own images). A declared digest is
-still checked, and so are the values of any signature properties that are
-set.
+An upload or import made by a user with any of these roles skips the
+signature requirement (for example, an operator's own images). A declared
+digest is still checked, and so are the values of any signature
+properties that are set. The doors that only refuse (the locations API,
+the legacy tasks API, a PATCH of what was verified, the glance-download
+pre-check) let such a user through untouched. Each use is logged at INFO.
 
 Possible values:
     * Empty (the default: nobody is exempt), or a comma-separated list of
@@ -241,8 +243,8 @@ Related options:
         "exempt_service_roles",
         default=[],
         help="""
-Roles of a *service token* that let a request through the import_guard
-paste filter unchecked.
+Roles of a *service token* that let a request through the guard
+untouched: Glance then answers as it would without the guard.
 
 Nova's snapshots and Cinder's upload-to-image send the user's token plus a
 service token (Nova: ``[service_user] send_service_user_token = true``).
