@@ -157,4 +157,16 @@ impl StreamCheck {
             problems,
         })
     }
+
+    /// Gives up on the stream (a client that went away): the pass stops
+    /// without hashing what is queued and its threads are joined; see
+    /// [`StreamHasher::abort`]. A no-op once finished or aborted.
+    pub fn abort(&mut self) {
+        self.hasher.abort();
+    }
+
+    /// Whether the stream still takes chunks: neither finished nor aborted.
+    pub fn is_open(&self) -> bool {
+        self.hasher.is_open()
+    }
 }

@@ -201,6 +201,18 @@ def b64decode(value: str) -> bytes:
         ValueError: saying why it is not base64.
     """
 
+def drain_logs() -> None:
+    """Hands the log records of the core's own threads (a pass's hashing
+    threads, e.g. a stream's progress lines), queued since the last call
+    into the core, to Python :mod:`logging` now, on this thread. Those
+    threads never call into Python; every call into the core drains the
+    queue when it ends, so this is only needed when no call comes (e.g.
+    periodically, or before reading the log). The queue holds at most
+    1024 records; the excess is dropped and counted in one WARNING
+    ``"N log records dropped"`` of the ``glance_import_guard`` logger.
+    Records below a logger's effective level are discarded here.
+    """
+
 @final
 class Guard:
     """The guard: a policy validated once, and every check the plugin, the
@@ -286,13 +298,22 @@ class Guard:
         *,
         chunk_size: int | None = None,
         threads: int = ...,
+        progress_interval: float | None = 5.0,
     ) -> StreamCheck:
         """The pass ``check_file`` makes, over bytes that arrive chunk by
         chunk (an upload as the server reads it): the same digests, threads
         and bounds.
 
+        Args:
+            progress_interval: seconds between the pass's INFO progress
+                records (logger ``glance_import_guard.hasher``; None:
+                none). They are logged by the pass's own thread, so they
+                reach Python logging when the next call into the core
+                ends, or at :func:`drain_logs`.
+
         Raises:
-            ValueError: a malformed plan, or an argument out of bounds.
+            ValueError: a malformed plan, or an argument out of bounds
+                (a negative ``progress_interval`` too).
         """
 
     def check_trust(
@@ -313,7 +334,9 @@ class Guard:
 
 @final
 class StreamCheck:
-    """An upload being checked (``Guard.stream``)."""
+    """An upload being checked (``Guard.stream``): ``update`` with each
+    chunk, then ``finish``, or ``abort`` if the upload is abandoned. Freed
+    unfinished, it aborts (the GIL released while its threads stop)."""
 
     def update(self, data: bytes) -> None:
         """Hashes the next chunk. Returns once it is queued (the GIL is
@@ -322,7 +345,7 @@ class StreamCheck:
 
         Raises:
             GuardError: the pass stopped (a digest library failed).
-            ValueError: called after ``finish``.
+            ValueError: called after ``finish`` or ``abort``.
         """
 
     def finish(self) -> FileVerdict:
@@ -330,5 +353,12 @@ class StreamCheck:
         declared digest, as ``Guard.check_file`` returns them.
 
         Raises:
-            ValueError: called twice.
+            ValueError: called twice, or after ``abort``.
+        """
+
+    def abort(self) -> None:
+        """Gives up on the stream (a client that went away): the pass
+        stops at once without hashing the chunks still queued, its threads
+        are joined (the GIL released meanwhile) and the bytes are
+        forgotten. A no-op on a stream already finished or aborted.
         """

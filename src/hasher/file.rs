@@ -2,6 +2,7 @@
 //! while it was read.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use super::pass::{run_pass, PassError, Progress};
 use super::{FileDigests, HashOptions};
@@ -67,10 +68,12 @@ pub fn hash_file(
 
     let label = path.display().to_string();
     let mut progress = Progress::new(&label, Some(before.len()), options.progress_interval);
-    let result = run_pass(&file, algorithms, options, &mut progress).map_err(|e| match e {
-        PassError::Read(source) => io_error(source),
-        PassError::Digest(e) => e,
-    })?;
+    let never = AtomicBool::new(false);
+    let result =
+        run_pass(&file, algorithms, options, &mut progress, &never).map_err(|e| match e {
+            PassError::Read(source) => io_error(source),
+            PassError::Digest(e) => e,
+        })?;
     let after = file.metadata().map_err(io_error)?;
     if before.len() != result.bytes
         || after.len() != result.bytes

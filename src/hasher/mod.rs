@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -49,6 +50,9 @@ pub const MAX_CHUNK_SIZE: usize = 64 << 20;
 /// `glance_import_guard.hasher`, whichever file of this module logs.
 const LOG_TARGET: &str = "glance_import_guard::hasher";
 
+/// How often a pass logs its progress at INFO by default.
+pub const DEFAULT_PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
+
 /// `threads` for "one per available core".
 pub const AUTO_THREADS: usize = 0;
 
@@ -76,7 +80,7 @@ impl Default for HashOptions {
         HashOptions {
             chunk_size: DEFAULT_CHUNK_SIZE,
             threads: AUTO_THREADS,
-            progress_interval: Some(Duration::from_secs(5)),
+            progress_interval: Some(DEFAULT_PROGRESS_INTERVAL),
         }
     }
 }
@@ -136,8 +140,19 @@ pub fn hash_reader<R: Read>(
     algorithms: &[Algorithm],
     options: &HashOptions,
 ) -> Result<FileDigests, Error> {
+    hash_reader_until(reader, algorithms, options, &AtomicBool::new(false))
+}
+
+/// [`hash_reader`] that stops at the next chunk once `cancel` is set,
+/// hashing nothing more, with an [`Error::Io`] error.
+fn hash_reader_until<R: Read>(
+    reader: R,
+    algorithms: &[Algorithm],
+    options: &HashOptions,
+    cancel: &AtomicBool,
+) -> Result<FileDigests, Error> {
     let mut progress = Progress::new("<stream>", None, options.progress_interval);
-    run_pass(reader, algorithms, options, &mut progress).map_err(|e| match e {
+    run_pass(reader, algorithms, options, &mut progress, cancel).map_err(|e| match e {
         PassError::Read(source) => Error::Io {
             path: "<stream>".into(),
             source,

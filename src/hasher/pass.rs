@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, ErrorKind, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -17,6 +17,19 @@ use crate::error::Error;
 pub(super) enum PassError {
     Read(io::Error),
     Digest(Error),
+}
+
+/// The read error of a pass whose caller gave up on it (see
+/// [`run_pass`]'s `cancel`).
+pub(super) fn aborted() -> io::Error {
+    io::Error::other("the pass was aborted")
+}
+
+fn check(cancel: &AtomicBool) -> Result<(), PassError> {
+    if cancel.load(Ordering::Acquire) {
+        return Err(PassError::Read(aborted()));
+    }
+    Ok(())
 }
 
 /// Splits the digests over at most `threads` workers so the slowest worker
@@ -109,11 +122,15 @@ impl<'a> Progress<'a> {
     }
 }
 
+/// Reads `reader` to its end and hashes it. Once `cancel` is set the pass
+/// stops at the next chunk, hashing nothing more, and fails with
+/// [`aborted`]: a cancelled pass never returns digests.
 pub(super) fn run_pass<R: Read>(
     mut reader: R,
     algorithms: &[Algorithm],
     options: &HashOptions,
     progress: &mut Progress<'_>,
+    cancel: &AtomicBool,
 ) -> Result<FileDigests, PassError> {
     let mut wanted = algorithms.to_vec();
     wanted.sort();
@@ -124,7 +141,7 @@ pub(super) fn run_pass<R: Read>(
     // blake3 alone: its own multi-threaded tree hashing, fed chunk by chunk.
     if wanted == [Algorithm::Blake3] && threads > 1 {
         let engine = algorithm::blake3_multithreaded(threads).map_err(PassError::Digest)?;
-        return run_serial(reader, wanted[0], engine, chunk_size, progress);
+        return run_serial(reader, wanted[0], engine, chunk_size, progress, cancel);
     }
     let groups = assign(&wanted, threads);
     if groups.is_empty() {
@@ -132,6 +149,7 @@ pub(super) fn run_pass<R: Read>(
         let mut bytes = 0u64;
         loop {
             let n = fill(&mut reader, &mut buffer).map_err(PassError::Read)?;
+            check(cancel)?;
             if n == 0 {
                 return Ok(FileDigests {
                     bytes,
@@ -163,12 +181,12 @@ pub(super) fn run_pass<R: Read>(
             to_workers.push(tx);
             let free_tx = free_tx.clone();
             let slots = &slots;
-            handles.push(scope.spawn(move || worker(group, rx, slots, free_tx)));
+            handles.push(scope.spawn(move || worker(group, rx, slots, free_tx, cancel)));
         }
         // Only workers may free slots now: if they all stop, recv fails.
         drop(free_tx);
 
-        let read = read_into_slots(&mut reader, &slots, &free_rx, &to_workers, progress);
+        let read = read_into_slots(&mut reader, &slots, &free_rx, &to_workers, progress, cancel);
         drop(to_workers); // workers drain what they have, then finish
         let mut digests = BTreeMap::new();
         let mut failure = None;
@@ -182,6 +200,8 @@ pub(super) fn run_pass<R: Read>(
             }
         }
         let bytes = read.map_err(PassError::Read)?;
+        // The workers skipped what came after the cancel: no digest.
+        check(cancel)?;
         match failure {
             Some(e) => Err(PassError::Digest(e)),
             None => Ok(FileDigests { bytes, digests }),
@@ -195,12 +215,16 @@ fn read_into_slots<R: Read>(
     free_rx: &Receiver<usize>,
     to_workers: &[SyncSender<usize>],
     progress: &mut Progress<'_>,
+    cancel: &AtomicBool,
 ) -> io::Result<u64> {
     let mut bytes = 0u64;
     loop {
         let Ok(i) = free_rx.recv() else {
             return Ok(bytes); // every worker stopped; they report why
         };
+        if cancel.load(Ordering::Acquire) {
+            return Err(aborted());
+        }
         let slot = &slots[i];
         let n = {
             let mut data = slot.data.write().unwrap_or_else(|p| p.into_inner());
@@ -224,12 +248,14 @@ fn read_into_slots<R: Read>(
 /// Hashes every slot it is sent with its digests, then frees the slot if it
 /// was the last worker to need it. A panicking engine is contained: the
 /// worker keeps freeing slots (so the reader never waits forever) and
-/// reports the failure at the end.
+/// reports the failure at the end. Once `cancel` is set it only frees the
+/// slots it is sent, hashing none.
 fn worker(
     algorithms: &[Algorithm],
     rx: Receiver<usize>,
     slots: &[Slot],
     free_tx: SyncSender<usize>,
+    cancel: &AtomicBool,
 ) -> Result<Vec<(Algorithm, Vec<u8>)>, Error> {
     let mut engines = Vec::with_capacity(algorithms.len());
     let mut failure = None;
@@ -241,7 +267,7 @@ fn worker(
     }
     for i in rx {
         let slot = &slots[i];
-        if failure.is_none() {
+        if failure.is_none() && !cancel.load(Ordering::Acquire) {
             let data = slot.data.read().unwrap_or_else(|p| p.into_inner());
             let chunk = &data[..slot.len.load(Ordering::Acquire)];
             if catch_unwind(AssertUnwindSafe(|| {
@@ -281,11 +307,13 @@ pub(super) fn run_serial<R: Read>(
     mut engine: Box<dyn Engine>,
     chunk_size: usize,
     progress: &mut Progress<'_>,
+    cancel: &AtomicBool,
 ) -> Result<FileDigests, PassError> {
     let mut buffer = vec![0u8; chunk_size];
     let mut bytes = 0u64;
     loop {
         let n = fill(&mut reader, &mut buffer).map_err(PassError::Read)?;
+        check(cancel)?;
         if n == 0 {
             break;
         }

@@ -1,5 +1,8 @@
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
 
 use super::pass::assign;
 use super::*;
@@ -177,4 +180,153 @@ fn missing_file_is_an_io_error_naming_the_path() {
     let err = hash_file(path, &[Algorithm::Sha256], &HashOptions::default()).unwrap_err();
     assert!(matches!(err, Error::Io { .. }));
     assert!(err.to_string().contains("/nonexistent/guard-test"));
+}
+
+/// The reader of a stream's pass, watched: counts the bytes the pass reads
+/// and, once it has read `first`, waits at the gate (telling `at_gate`)
+/// until the stream is aborted before it reads on.
+struct Gated {
+    chunks: stream::Chunks,
+    first: usize,
+    read: Arc<AtomicUsize>,
+    at_gate: Option<mpsc::Sender<()>>,
+}
+
+impl Read for Gated {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.read.load(Ordering::SeqCst) >= self.first {
+            if let Some(at_gate) = self.at_gate.take() {
+                at_gate.send(()).unwrap();
+            }
+            // Bounded, so a regression fails the test instead of hanging.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !self.chunks.cancelled() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let n = self.chunks.read(buf)?;
+        self.read.fetch_add(n, Ordering::SeqCst);
+        Ok(n)
+    }
+}
+
+/// A stream whose pass has read one chunk and waits at the gate, with a
+/// full queue of chunks behind it; and the count of bytes its pass read.
+fn stream_with_a_backlog() -> (StreamHasher, Arc<AtomicUsize>) {
+    let options = HashOptions {
+        chunk_size: MIN_CHUNK_SIZE,
+        threads: 2,
+        progress_interval: Some(Duration::ZERO),
+    };
+    let read = Arc::new(AtomicUsize::new(0));
+    let (at_gate, reached) = mpsc::channel();
+    let watched = Arc::clone(&read);
+    let mut stream = StreamHasher::start(
+        &[Algorithm::Sha256, Algorithm::Md5],
+        &options,
+        move |chunks| Gated {
+            chunks,
+            first: MIN_CHUNK_SIZE,
+            read: watched,
+            at_gate: Some(at_gate),
+        },
+    )
+    .unwrap();
+    let chunk = vec![7u8; MIN_CHUNK_SIZE];
+    stream.update(&chunk).unwrap();
+    reached
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the pass reads the first chunk");
+    // The pass holds no queued chunk now: these fill the queue, no more.
+    for _ in 0..stream::QUEUE {
+        stream.update(&chunk).unwrap();
+    }
+    assert_eq!(read.load(Ordering::SeqCst), MIN_CHUNK_SIZE);
+    (stream, read)
+}
+
+/// Runs `end` on `stream` on another thread; what is left of it once
+/// `end` returns (a hang fails the test after 30 s).
+fn ended<T: Send + 'static>(
+    stream: StreamHasher,
+    end: impl FnOnce(StreamHasher) -> T + Send + 'static,
+) -> T {
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || done.send(end(stream)).unwrap());
+    result
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the stream ends at once")
+}
+
+#[test]
+fn abort_stops_the_pass_without_reading_the_backlog() {
+    let (stream, read) = stream_with_a_backlog();
+    let mut stream = ended(stream, |mut stream| {
+        stream.abort();
+        stream
+    });
+    // The four queued chunks were never read, so never hashed.
+    assert_eq!(read.load(Ordering::SeqCst), MIN_CHUNK_SIZE);
+    assert!(!stream.is_open());
+    stream.abort(); // a second abort: nothing to do
+    let err = stream.update(b"late").unwrap_err();
+    assert!(
+        matches!(err, Error::Argument(_)) && err.to_string().contains("after abort"),
+        "{err}"
+    );
+    assert!(matches!(stream.update(b""), Err(Error::Argument(_))));
+    let err = stream.finish().unwrap_err();
+    assert!(
+        matches!(err, Error::Argument(_)) && err.to_string().contains("after abort"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dropping_an_unfinished_stream_aborts_it() {
+    let (stream, read) = stream_with_a_backlog();
+    ended(stream, drop);
+    assert_eq!(read.load(Ordering::SeqCst), MIN_CHUNK_SIZE);
+    // Unfed, or fed a little: dropped all the same.
+    drop(StreamHasher::new(&[Algorithm::Sha256], &HashOptions::default()).unwrap());
+    let mut fed = StreamHasher::new(
+        &[Algorithm::Md5, Algorithm::Sha512],
+        &HashOptions::default(),
+    )
+    .unwrap();
+    fed.update(&[1u8; 300_000]).unwrap();
+    ended(fed, drop);
+}
+
+#[test]
+fn abort_after_finish_changes_nothing() {
+    let mut stream = StreamHasher::new(&[Algorithm::Sha256], &HashOptions::default()).unwrap();
+    stream.update(b"abc").unwrap();
+    assert!(stream.is_open());
+    let digests = stream.finish().unwrap();
+    assert_eq!(digests.bytes, 3);
+    stream.abort();
+    let err = stream.update(b"late").unwrap_err();
+    assert!(err.to_string().contains("after finish"), "{err}");
+}
+
+#[test]
+fn a_cancelled_pass_hashes_nothing_and_returns_no_digest() {
+    let data = vec![3u8; 1 << 20];
+    for threads in [1, 2, 4] {
+        for algorithms in [
+            &[][..],
+            &[Algorithm::Blake3],
+            &[Algorithm::Md5, Algorithm::Sha512],
+        ] {
+            let options = HashOptions {
+                chunk_size: MIN_CHUNK_SIZE,
+                threads,
+                progress_interval: None,
+            };
+            let err = hash_reader_until(&data[..], algorithms, &options, &AtomicBool::new(true))
+                .unwrap_err();
+            assert!(err.to_string().contains("aborted"), "{err}");
+        }
+    }
 }

@@ -10,11 +10,10 @@
 //! `GuardError` too, never a `PanicException`.
 
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::time::Duration;
 
-use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use pythonize::{depythonize, pythonize};
@@ -26,64 +25,12 @@ use crate::hasher::{self, HashOptions};
 use crate::plan::{FileVerdict, Plan, Signature};
 use crate::policy::Policy;
 use crate::problem::{refusal_message as message_of_refusal, Problem, ProblemCode};
-use crate::Error;
 
+mod errors;
+mod logging;
 mod streams;
+use errors::{guarded, to_py, GuardError, PolicyError, StagedFileChanged, StagedFileError};
 use streams::{seal_record, StreamCheck};
-
-create_exception!(
-    glance_import_guard,
-    GuardError,
-    PyException,
-    "Base class of every error raised by glance_import_guard's core."
-);
-create_exception!(
-    glance_import_guard,
-    PolicyError,
-    GuardError,
-    "The [import_guard] configuration (the policy) is invalid."
-);
-create_exception!(
-    glance_import_guard,
-    StagedFileError,
-    GuardError,
-    "The staged image file cannot be read."
-);
-create_exception!(
-    glance_import_guard,
-    StagedFileChanged,
-    StagedFileError,
-    "The staged image file changed while it was read."
-);
-
-fn to_py(error: Error) -> PyErr {
-    match error {
-        Error::UnknownAlgorithm { .. } | Error::Argument(_) => {
-            PyValueError::new_err(error.to_string())
-        }
-        Error::Io { .. } | Error::NotARegularFile { .. } => {
-            StagedFileError::new_err(error.to_string())
-        }
-        Error::Changed { .. } => StagedFileChanged::new_err(error.to_string()),
-        Error::Policy(_) => PolicyError::new_err(error.to_string()),
-        Error::Digest { .. } | Error::Internal(_) => GuardError::new_err(error.to_string()),
-    }
-}
-
-/// Runs `f`, turning a panic into a `GuardError` instead of letting PyO3
-/// raise `PanicException` (a `BaseException` that Glance would not catch).
-fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-        let what = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        Err(GuardError::new_err(format!(
-            "internal error in glance_import_guard: {what}"
-        )))
-    })
-}
 
 fn parse_algorithms(names: &[String]) -> PyResult<Vec<Algorithm>> {
     names
@@ -301,16 +248,28 @@ impl Guard {
         Ok(pythonize(py, &problems)?)
     }
 
-    /// The pass over an upload fed chunk by chunk: a `StreamCheck`.
-    #[pyo3(signature = (plan, *, chunk_size=None, threads=hasher::AUTO_THREADS))]
+    /// The pass over an upload fed chunk by chunk: a `StreamCheck`; it
+    /// logs its progress every `progress_interval` seconds (None: never).
+    #[pyo3(signature = (
+        plan, *, chunk_size=None, threads=hasher::AUTO_THREADS,
+        progress_interval=Some(hasher::DEFAULT_PROGRESS_INTERVAL.as_secs_f64()),
+    ))]
     fn stream(
         &self,
         plan: &Bound<'_, PyAny>,
         chunk_size: Option<usize>,
         threads: usize,
+        progress_interval: Option<f64>,
     ) -> PyResult<StreamCheck> {
         let plan: Plan = argument(plan, "plan")?;
-        let options = options(chunk_size, threads)?;
+        let mut options = options(chunk_size, threads)?;
+        options.progress_interval = progress_interval
+            .map(|s| {
+                Duration::try_from_secs_f64(s).map_err(|_| {
+                    PyValueError::new_err(format!("progress_interval {s} is not a duration"))
+                })
+            })
+            .transpose()?;
         let check = guarded(|| self.inner.stream(plan, &options).map_err(to_py))?;
         Ok(StreamCheck::new(check))
     }
@@ -360,9 +319,9 @@ pub(crate) fn file_verdict<'py>(
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Rust `log` records go to Python `logging` under the module path with
-    // dots (`glance_import_guard.hasher`), so they land in Glance's log.
-    // No caching: levels follow oslo.log's setup whenever it happens.
-    let _ = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Nothing)?.install();
+    // dots (`glance_import_guard.hasher`), so they land in Glance's log;
+    // never from a thread of the core's own (see logging.rs).
+    logging::install();
 
     m.add("GuardError", m.py().get_type::<GuardError>())?;
     m.add("PolicyError", m.py().get_type::<PolicyError>())?;
@@ -387,5 +346,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(seal_record, m)?)?;
     m.add_function(wrap_pyfunction!(refusal_message, m)?)?;
     m.add_function(wrap_pyfunction!(b64decode, m)?)?;
+    m.add_function(wrap_pyfunction!(logging::drain_logs, m)?)?;
     Ok(())
 }

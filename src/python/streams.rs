@@ -17,7 +17,9 @@ use crate::record::{self, FileIdentity};
 use crate::Error;
 
 /// An upload being checked: `update()` with each chunk as it is read
-/// (the GIL is released while it is queued), then `finish()`.
+/// (the GIL is released while it is queued), then `finish()`; or
+/// `abort()` to give up on it. Freed unfinished, it aborts, the GIL
+/// released while its threads stop.
 #[pyclass(frozen, module = "glance_import_guard._core")]
 pub(crate) struct StreamCheck {
     inner: Mutex<guard::StreamCheck>,
@@ -56,6 +58,29 @@ impl StreamCheck {
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let verdict = self.with(py, |check| check.finish())?;
         file_verdict(py, &verdict)
+    }
+
+    /// Gives up on the stream: its pass stops without hashing what is
+    /// queued, its threads are joined (the GIL released) and its bytes
+    /// are forgotten. A no-op once finished or aborted.
+    fn abort(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |check| {
+            check.abort();
+            Ok(())
+        })
+    }
+}
+
+impl Drop for StreamCheck {
+    /// Freed by Python (the GIL held, on whichever thread runs the
+    /// collector) before its end: the pass is aborted and joined with the
+    /// GIL released, for its threads may be waiting for it.
+    fn drop(&mut self) {
+        let check = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        if check.is_open() {
+            // Re-entrant where the GIL is held (a dealloc); takes it if not.
+            Python::with_gil(|py| py.allow_threads(|| check.abort()));
+        }
     }
 }
 
