@@ -34,6 +34,7 @@ CONF = cfg.CONF
 PROJECT = "6838eb7b6ded434a882cb344c77fe8df"
 USER = "0f8ed3ac4ab54d7f8a3ad31c73a2b6f0"
 DEFAULT_DATA = b"an image\n" * 1000
+REMOTE_TIMEOUT = 5  # [import_guard] remote_timeout of the openstack stack
 
 
 @pytest.fixture(scope="session")
@@ -242,12 +243,14 @@ def openstack(tmp_path_factory):
     Service tokens with the ``service`` role are exempt from the filter
     (``exempt_service_roles``), as for Nova's snapshots; users with the
     ``unsigned-uploader`` role from the signature rule (``exempt_roles``).
-    RegionTwo takes images of at most 8 MiB (``image_size_cap``)."""
+    RegionTwo takes images of at most 8 MiB (``image_size_cap``); a
+    region waits ``REMOTE_TIMEOUT`` seconds for the other."""
     from support import openstack as stack
     cloud = stack.OpenStack(
         tmp_path_factory.mktemp("openstack"),
         import_guard={"exempt_service_roles": ["service"],
-                      "exempt_roles": ["unsigned-uploader"]},
+                      "exempt_roles": ["unsigned-uploader"],
+                      "remote_timeout": REMOTE_TIMEOUT},
         glance_config={"RegionTwo": {"DEFAULT": {
             "image_size_cap": str(8 << 20)}}})
     with cloud:

@@ -11,10 +11,15 @@ os_hash_value are made in RegionOne's database, as Nova's snapshots are
 import hashlib
 import html
 import os
+import signal
+import threading
+import time
+import urllib.request
 import uuid
 
 import pytest
 
+from conftest import REMOTE_TIMEOUT
 from support import harness, signing
 from support.e2e import assert_active, assert_refused, new_image
 
@@ -71,9 +76,11 @@ def import_again(openstack, two, image, source, data):
                   harness.wait_for_import(two, image.id), data)
 
 
-def refused_before_download(openstack, remote_id, *reasons, region=ONE):
+def refused_before_download(openstack, remote_id, *reasons, region=ONE,
+                            page=False):
     """The filter answers the import request with 400: no task, the image
-    still queued and untouched."""
+    still queued and untouched. Returns the image (``page``: the
+    response's text)."""
     two = openstack.connection("alice", TWO)
     image = new_image(two, {})
     response = two.session.post(
@@ -90,7 +97,7 @@ def refused_before_download(openstack, remote_id, *reasons, region=ONE):
     after = openstack.connection("alice", TWO).image.get_image(image.id)
     assert after.status == "queued"
     assert harness.image_tasks(two, image.id) == []
-    return after
+    return response.text if page else after
 
 
 def test_signed_image_is_imported_into_the_other_region_with_its_signature(
@@ -173,6 +180,101 @@ def test_a_remote_region_that_is_down_is_refused_until_it_is_back(
         one.start(port=port)
     import_again(openstack, openstack.connection("alice", TWO), image,
                  source, data)
+
+
+def test_a_remote_region_that_hangs_is_refused_and_glance_keeps_answering(
+        openstack, source, data):
+    """RegionOne's glance-api accepts connections but answers nothing
+    (SIGSTOP): the pre-check gives up after remote_timeout with "try
+    again later", and RegionTwo answers /healthcheck meanwhile."""
+    one = openstack.glance(ONE)
+    two_url = openstack.image_url(TWO)
+    health = []
+
+    def probe(until):
+        while time.monotonic() < until:
+            started = time.monotonic()
+            with urllib.request.urlopen(two_url + "/healthcheck",
+                                        timeout=30) as r:
+                health.append((r.status, time.monotonic() - started))
+            time.sleep(0.2)
+
+    os.killpg(one.process.pid, signal.SIGSTOP)
+    try:
+        prober = threading.Thread(target=probe, args=(
+            time.monotonic() + REMOTE_TIMEOUT,))
+        prober.start()
+        image = refused_before_download(
+            openstack, source.id, "the remote image %s in region %s cannot "
+            "be imported: its region did not answer; try again later" % (
+                source.id, ONE))
+        prober.join()
+    finally:
+        os.killpg(one.process.pid, signal.SIGCONT)
+    assert health and all(status == 200 for status, _ in health)
+    print("RegionTwo /healthcheck while RegionOne hung: %d answers, worst "
+          "%.3f s" % (len(health), max(s for _, s in health)))
+    import_again(openstack, openstack.connection("alice", TWO), image,
+                 source, data)
+
+
+def _import_request(openstack, image_id, method, remote_id,
+                    region=ONE, http_method="POST", query=""):
+    two = openstack.connection("alice", TWO)
+    return two.session.request(
+        openstack.image_url(TWO) + "/v2/images/%s/import%s" % (
+            image_id, query), http_method,
+        json={"method": {"name": method, "glance_region": region,
+                         "glance_image_id": remote_id,
+                         "glance_service_interface": "public"}},
+        raise_exc=False)
+
+
+def test_glances_own_checks_come_before_the_pre_check(openstack):
+    """A remote id that is not a UUID gets Glance's own 400, and an image
+    that is not queued Glance's own 409; the guard reads no remote record
+    for either."""
+    two = openstack.connection("alice", TWO)
+    image = new_image(two, {})
+    response = _import_request(openstack, image.id, "glance-download",
+                               "not-a-uuid")
+    assert response.status_code == 400, response.text
+    assert "does not look like a UUID" in response.text
+    assert "was not imported" not in response.text
+    two.image.stage_image(image, data=b"staged")
+    response = _import_request(openstack, image.id, "glance-download",
+                               str(uuid.uuid4()))
+    assert response.status_code == 409, response.text
+    assert "was not imported" not in response.text
+
+
+def test_the_pre_check_holds_through_a_method_override(openstack, data):
+    """GET .../import?_method=POST is routed to the import by Glance:
+    the pre-check refuses the unsigned remote image there too."""
+    one = openstack.connection("tess", ONE)
+    remote = glance_direct(one, new_image(one, {}), data)
+    two = openstack.connection("alice", TWO)
+    image = new_image(two, {})
+    response = _import_request(openstack, image.id, "glance-download",
+                               remote.id, http_method="GET",
+                               query="?_method=POST")
+    assert response.status_code == 400, response.text
+    assert "this cloud imports only signed images" in html.unescape(
+        response.text)
+    assert two.image.get_image(image.id).status == "queued"
+    assert harness.image_tasks(two, image.id) == []
+
+
+def test_a_region_name_reaches_the_log_and_the_message_escaped(
+        openstack, source):
+    """A line break in glance_region cannot start a forged log line."""
+    forged = "RegionNine\nWARNING glance forged line"
+    text = html.unescape(refused_before_download(
+        openstack, source.id, region=forged, page=True))
+    assert "RegionNine\\nWARNING glance forged line" in text
+    log = openstack.glance(TWO).log_path.read_text(errors="replace")
+    assert "\nWARNING glance forged line" not in log
+    assert "RegionNine\\nWARNING glance forged line" in log
 
 
 def test_a_region_that_does_not_exist_is_refused(openstack, source):

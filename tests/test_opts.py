@@ -13,6 +13,7 @@ OPTION_NAMES = {
     "allowed_key_types", "require_hash", "hash_algo_property",
     "hash_value_property", "allowed_hash_algorithms", "exempt_roles",
     "exempt_service_roles", "require_remote_hash", "check_before_download",
+    "remote_timeout",
     "hash_chunk_size", "hash_threads", "require_curve_match",
     "check_certificate_dates", "min_rsa_key_size", "trusted_certificate_ids"}
 

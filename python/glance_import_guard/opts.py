@@ -1,11 +1,6 @@
-"""The ``[import_guard]`` options, and the policy they make for the core.
-
-Every option the guard reads is declared here, once. ``list_opts`` is the
-``oslo.config.opts`` entry point, so::
-
-    oslo-config-generator --namespace glance_import_guard
-
-prints a sample section.
+"""The ``[import_guard]`` options, each declared here once, and the policy
+they make for the core. ``list_opts`` is the ``oslo.config.opts`` entry
+point: ``oslo-config-generator --namespace glance_import_guard``.
 """
 
 from cursive import signature_utils
@@ -247,15 +242,12 @@ Roles of a *service token* that let a request through the guard
 untouched: Glance then answers as it would without the guard.
 
 Nova's snapshots and Cinder's upload-to-image send the user's token plus a
-service token (Nova: ``[service_user] send_service_user_token = true``).
-Nova drops every ``img_signature*`` property from a snapshot, so while the
-filter is in glance-api's pipeline and this option is empty, snapshots and
-uploads from volumes are refused like any unsigned upload. Setting it to
-``service`` lets them through, and with them every image a user makes
-through Nova or Cinder (a snapshot of a server they booted), unsigned.
-Only keystonemiddleware sets the service roles, from a valid service
-token, and it strips client-sent ``X-Service-*`` headers, so a user alone
-cannot claim them.
+service token (Nova: ``[service_user] send_service_user_token = true``) and
+carry no signature, so while this is empty they are refused like any
+unsigned upload. ``service`` lets them through, and with them every image
+a user makes through Nova or Cinder, unsigned. Only keystonemiddleware
+sets the service roles, from a valid service token (it strips
+client-sent ``X-Service-*`` headers).
 
 The default is empty, so that "no unsigned image becomes active" holds
 until you choose to trade it for snapshots; the doctor
@@ -303,12 +295,9 @@ Possible values:
         default=10,
         min=1,
         help="""
-Seconds the guard waits for another region's glance-api.
-
-A glance-download's remote image record is read before the download (see
-``check_before_download``) and by the import plugin; a region that does
-not answer within this time makes the import fail with "try again later",
-and the image stays retryable.
+Seconds the guard waits for another region's glance-api when it reads a
+glance-download's remote image; then the import fails with "try again
+later" and the image stays retryable.
 
 Possible values:
     * A whole number of seconds, at least 1 (default 10)
@@ -343,12 +332,10 @@ Related options:
         help="""
 Most threads the guard hashes an image with.
 
-The guard reads the staged file once and computes each digest it needs (the
-declared digest, the signature's hash, Glance's own hashing_algorithm) on a
-thread of its own, so an import costs about as long as its slowest digest
-rather than the sum of all. A blake3 digest alone is spread over these
-threads. The default uses every core of the host; set a lower number to
-leave cores to other work on a busy glance-api host.
+Each digest of the one pass (the declared digest, the signature's hash,
+Glance's own hashing_algorithm) runs on a thread of its own; blake3 alone
+is spread over these threads. Set a lower number to leave cores to other
+work on a busy glance-api host.
 
 Possible values:
     * 0: one thread per available core (the default)
@@ -366,26 +353,17 @@ def register(conf=cfg.CONF):
 
 
 def list_opts():
-    """The ``oslo.config.opts`` entry point: the guard's options and those
-    of its certificate directory key manager."""
+    """The ``oslo.config.opts`` entry point (with the key manager's)."""
     from glance_import_guard import keymanager
     return [(GROUP, import_guard_opts)] + keymanager.list_opts()
-
-
-def _glance_hashing_algorithm(conf):
-    try:
-        return conf.hashing_algorithm
-    except cfg.NoSuchOptError:
-        return None
 
 
 _guard = (None, None)  # (the policy it was built from, the Guard)
 
 
 def guard(conf=cfg.CONF):
-    """The core's ``Guard`` for ``conf``'s options: built (and the policy
-    validated) once, and again only when the options change. Raises
-    ``_core.PolicyError`` when they are inconsistent."""
+    """The core's ``Guard`` for ``conf``'s options, built once per set of
+    options. Raises ``_core.PolicyError`` when they are inconsistent."""
     global _guard
     current = policy(conf)
     built_from, built = _guard
@@ -398,7 +376,7 @@ def guard(conf=cfg.CONF):
 def policy(conf=cfg.CONF):
     """The core's policy (see ``_core.Policy``) for ``conf``."""
     group = conf[GROUP]
-    glance_algorithm = _glance_hashing_algorithm(conf)
+    glance_algorithm = getattr(conf, "hashing_algorithm", None)
     return {
         "require_signature": group.require_signature,
         "required_signature_properties": list(
