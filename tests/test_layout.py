@@ -95,7 +95,7 @@ def test_no_import_circle_in_the_core():
 
 
 def test_no_module_over_400_lines():
-    files = list(SRC.rglob("*.rs")) + list(PACKAGE.glob("*.py"))
+    files = list(SRC.rglob("*.rs")) + list(PACKAGE.rglob("*.py"))
     long = {str(p.relative_to(ROOT)): n for p in files
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert long == {}
