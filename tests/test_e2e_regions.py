@@ -219,8 +219,8 @@ def test_a_remote_region_that_hangs_is_refused_and_glance_keeps_answering(
 
 
 def _import_request(openstack, image_id, method, remote_id,
-                    region=ONE, http_method="POST", query=""):
-    two = openstack.connection("alice", TWO)
+                    region=ONE, http_method="POST", query="", user="alice"):
+    two = openstack.connection(user, TWO)
     return two.session.request(
         openstack.image_url(TWO) + "/v2/images/%s/import%s" % (
             image_id, query), http_method,
@@ -265,56 +265,59 @@ def test_the_pre_check_holds_through_a_method_override(openstack, data):
     assert harness.image_tasks(two, image.id) == []
 
 
-def test_a_region_name_reaches_the_log_and_the_message_escaped(
-        openstack, source):
-    """A line break in glance_region cannot start a forged log line."""
-    forged = "RegionNine\nWARNING glance forged line"
-    text = html.unescape(refused_before_download(
-        openstack, source.id, region=forged, page=True))
-    assert "RegionNine\\nWARNING glance forged line" in text
-    log = openstack.glance(TWO).log_path.read_text(errors="replace")
-    assert "\nWARNING glance forged line" not in log
-    assert "RegionNine\\nWARNING glance forged line" in log
-
-
-def test_a_region_that_does_not_exist_is_refused(openstack, source):
-    refused_before_download(
-        openstack, source.id, "the service catalog has no public image "
-        "endpoint in region RegionNine", region="RegionNine")
-
-
-def test_a_remote_image_that_does_not_exist_is_refused(openstack):
-    missing = str(uuid.uuid4())
-    refused_before_download(
-        openstack, missing, "the remote image %s in region %s cannot be "
-        "imported: it does not exist or this project cannot see it" % (
-            missing, ONE))
-
-
-def test_a_remote_image_of_another_project_is_refused(openstack, source):
-    """bob cannot see alice's private image in RegionOne."""
-    two = openstack.connection("bob", TWO)
+def left_to_glance(openstack, remote_id, region=ONE, user="alice"):
+    """A glance-download the pre-check leaves to Glance: Glance answers
+    202 as it would alone, its own task fails, and the image is not
+    active, holds no lock and has nothing in RegionTwo's store."""
+    two = openstack.connection(user, TWO)
     image = new_image(two, {})
-    response = two.session.post(
-        openstack.image_url(TWO) + "/v2/images/%s/import" % image.id,
-        json={"method": {"name": "glance-download", "glance_region": ONE,
-                         "glance_image_id": source.id,
-                         "glance_service_interface": "public"}},
-        raise_exc=False)
-    assert response.status_code == 400, response.text
-    assert "it does not exist or this project cannot see it" in \
-        response.text
+    response = _import_request(openstack, image.id, "glance-download",
+                               remote_id, region=region, user=user)
+    assert response.status_code == 202, response.text
+    after = harness.wait_for_import(two, image.id)
+    assert after.status == "queued"
+    assert harness.last_task(two, image.id).status == "failure"
+    assert not openstack.image_path(image.id, TWO).exists()
+    return after
 
 
-def test_a_remote_image_that_is_not_active_is_refused(openstack):
+def test_a_region_name_reaches_the_log_escaped(openstack, source):
+    """A line break in glance_region cannot start a forged line in the
+    guard's log lines."""
+    forged = "RegionNine\nWARNING glance forged line"
+    left_to_glance(openstack, source.id, region=forged)
+    guard_lines = [line for line in openstack.glance(TWO).log_path.read_text(
+        errors="replace").splitlines() if "import_guard" in line]
+    assert any("RegionNine\\nWARNING glance forged line" in line
+               for line in guard_lines)
+    assert not any(line.endswith("RegionNine") for line in guard_lines)
+
+
+def test_a_region_that_does_not_exist_is_left_to_glance(openstack, source):
+    left_to_glance(openstack, source.id, region="RegionNine")
+
+
+def test_a_remote_image_that_does_not_exist_is_left_to_glance(openstack):
+    left_to_glance(openstack, str(uuid.uuid4()))
+
+
+def test_a_remote_image_of_another_project_is_left_to_glance(openstack,
+                                                             source):
+    """bob cannot see alice's private image in RegionOne."""
+    left_to_glance(openstack, source.id, user="bob")
+
+
+def test_a_remote_image_that_is_not_active_is_refused_on_its_record(
+        openstack):
+    """A queued image has no os_hash_value yet: nothing to check the
+    bytes against, so the guard's own rule refuses it."""
     one = openstack.connection("alice", ONE)
-    queued = new_image(one, {})
-    refused_before_download(openstack, queued.id,
-                            "it is queued, not active")
+    refused_before_download(openstack, new_image(one, {}).id,
+                            "has no os_hash_value")
 
 
-def test_a_remote_image_over_the_local_size_cap_is_refused(openstack,
-                                                           signer):
+def test_a_remote_image_over_the_local_size_cap_is_not_imported(openstack,
+                                                                 signer):
     """RegionTwo's image_size_cap is 8 MiB (conftest)."""
     key, cert_id = signer
     big = os.urandom(9 << 20)
@@ -322,9 +325,7 @@ def test_a_remote_image_over_the_local_size_cap_is_refused(openstack,
     image = glance_direct(one, new_image(
         one, signing.signed_properties(key, cert_id, big)), big)
     assert image.status == "active"
-    refused_before_download(
-        openstack, image.id, "it has %d bytes, more than this cloud's "
-        "image_size_cap of %d" % (len(big), 8 << 20))
+    left_to_glance(openstack, image.id)
 
 
 def test_unsigned_remote_image_is_refused_before_download(openstack, data):

@@ -61,6 +61,9 @@ class Remote:
         self.region = method.get("glance_region") or ""
         self.image_id = method.get("glance_image_id") or ""
         self.interface = method.get("glance_service_interface") or "public"
+        #: Set by ``fetch`` when the region did not answer (a timeout, a
+        #: refused connection, a 5xx): nobody knows the record yet.
+        self.unanswered = False
 
     def describe(self):
         return "remote image %s in region %s" % (shown(self.image_id),
@@ -93,11 +96,13 @@ class Remote:
             if e.code in (403, 404):
                 why = "it does not exist or this project cannot see it"
             else:
+                self.unanswered = e.code >= 500
                 why = "its region answered HTTP %d; try again later" % e.code
             return None, problem(
                 "remote-image-unusable",
                 "the %s cannot be imported: %s" % (self.describe(), why))
         except Exception as e:
+            self.unanswered = True
             LOG.warning("import_guard could not read the %s at %s: %s: %s",
                         self.describe(), shown(url), type(e).__name__,
                         shown(e))
@@ -114,16 +119,15 @@ class Remote:
 
     def problems_before_download(self, record, size_cap):
         """What refuses the remote image on its record alone: not active,
-        bigger than ``size_cap`` (Glance's ``image_size_cap``), or without
-        the digest the downloaded bytes are checked against (unless the
-        operator allows that)."""
+        bigger than ``size_cap`` (Glance's ``image_size_cap``), or the
+        guard's own reasons (``guard_problems``)."""
         problems = []
         status = record.get("status")
         if status != "active":
             problems.append(problem(
                 "remote-image-unusable",
                 "the %s cannot be imported: it is %s, not active" % (
-                    self.describe(), status)))
+                    self.describe(), shown(status))))
         size = record.get("size")
         if isinstance(size, int) and size_cap and size > size_cap:
             problems.append(problem(
@@ -131,16 +135,22 @@ class Remote:
                 "the %s cannot be imported: it has %d bytes, more than "
                 "this cloud's image_size_cap of %d" % (
                     self.describe(), size, size_cap)))
-        if not self.hash_of(record) and \
-                cfg.CONF.import_guard.require_remote_hash:
-            problems.append(problem(
-                "remote-hash-missing",
-                "the %s has no os_hash_value, so the downloaded bytes "
-                "cannot be checked against it (images that Nova put "
-                "directly into a shared store have none); ask its owner "
-                "to upload it again, or the cloud operator to allow it "
-                "([import_guard] require_remote_hash)" % self.describe()))
-        return problems
+        return problems + self.guard_problems(record)
+
+    def guard_problems(self, record):
+        """The guard's own reason to refuse the remote image on its record:
+        no digest to check the downloaded bytes against (unless the
+        operator allows that)."""
+        if self.hash_of(record) or \
+                not cfg.CONF.import_guard.require_remote_hash:
+            return []
+        return [problem(
+            "remote-hash-missing",
+            "the %s has no os_hash_value, so the downloaded bytes cannot "
+            "be checked against it (images that Nova put directly into a "
+            "shared store have none); ask its owner to upload it again, "
+            "or the cloud operator to allow it ([import_guard] "
+            "require_remote_hash)" % self.describe())]
 
     @staticmethod
     def hash_of(record):

@@ -1,6 +1,13 @@
 """A glance-download checked on the remote image's record before Glance
 downloads anything, after all of Glance's own checks.
 
+Refused here: what the guard itself refuses on the record (no signature
+where one is required, malformed signature properties, no
+``os_hash_value``), and a region that does not answer (try again later:
+the guard cannot check, and fails closed). Left to Glance, whose download
+task fails on its own: a region or remote image that does not exist or
+that the caller cannot see, an image that is not active or too big.
+
 NOTE: ``ImagesController.import_image`` (glance/api/v2/images.py) checks
 the request (the image exists and is ``queued``, the caller may modify it,
 the remote image id is a UUID, no other import holds the lock, the
@@ -96,8 +103,10 @@ def _problems(context, image_id, method):
     source = remote.Remote(method)
     record, fault = source.fetch(context, CONF.import_guard.remote_timeout)
     if fault:
-        return [fault]
-    problems = source.problems_before_download(record, CONF.image_size_cap)
+        # A region that did not answer cannot be checked: try again later.
+        # No such region or image is Glance's to answer (its download
+        # task fails), as are an image that is not active or too big.
+        return [fault] if source.unanswered else []
     properties = decision.properties_of(image.extra_properties)
     group = CONF.import_guard
     properties.update(decision.properties_of(remote.adoptable(
@@ -106,6 +115,6 @@ def _problems(context, image_id, method):
     try:
         guard = opts.guard(CONF)
     except _core.PolicyError:
-        return problems  # the plugin refuses it, and says why
-    return problems + guard.check_properties(
+        return source.guard_problems(record)  # the plugin says the rest
+    return source.guard_problems(record) + guard.check_properties(
         properties, context.roles or [])["problems"]
