@@ -16,8 +16,15 @@ with the guard as import plugin and as paste filter.
   ``keystone`` flavor (keystonemiddleware against the Keystone above,
   service tokens with the ``service`` role required), castellan's barbican
   key manager, glance-direct, web-download and glance-download, and the
-  guard's import plugin and paste filter;
+  guard's import plugin and paste filter (``guard=False``: neither, a
+  Glance as it ships);
 - the users of ``USERS``.
+
+``restart_glance`` restarts one region's glance-api alone, on the same port
+(so at the same URL in the catalog), with the guard on or off or other
+``[import_guard]`` options: one stack serves several configurations
+(tests/tempest/run.py). ``load_metadefs`` and ``keep_location_order`` make
+a region's Glance what Tempest expects of a devstack one.
 
 Slow steps run side by side: the databases' migrations, the services'
 start. Users, projects, roles and the catalog are made in this process
@@ -176,9 +183,12 @@ class OpenStack:
     """Keystone, Barbican and a Glance per region on 127.0.0.1 (see the
     module's docstring). ``timings`` holds how long each step took."""
 
-    def __init__(self, folder, import_guard=None, glance_config=None):
+    def __init__(self, folder, import_guard=None, glance_config=None,
+                 guard=True):
         self.folder = pathlib.Path(folder)
         self.import_guard = dict(import_guard or {})
+        # the guard's import plugin and paste filter in each glance-api
+        self.guard = guard
         # {region: {section: {option: value}}} for one region's Glance
         self.glance_config = dict(glance_config or {})
         self.postgres = None
@@ -509,7 +519,8 @@ class OpenStack:
         folder = self._dir(folder or "glance-%s" % region)
         server = harness.GlanceServer(
             folder, database_url=self._database_url(self._glance_db(region)),
-            upload_filter=True, flavor="keystone",
+            plugins=("import_guard",) if self.guard else (),
+            upload_filter=self.guard, flavor="keystone",
             import_guard=self.import_guard,
             extra_config={
                 "DEFAULT": {"enabled_import_methods":
@@ -532,16 +543,71 @@ class OpenStack:
         """The region's harness.GlanceServer."""
         return self.glances[region]
 
+    _KEEP = object()
+
+    def restart_glance(self, region="RegionOne", guard=None,
+                       import_guard=_KEEP, timeout=120):
+        """Stops the region's glance-api and starts it again on the same
+        port, the rest of the stack untouched. ``guard``: True or False
+        puts the guard's import plugin and paste filter in or takes both
+        out (None: as they are); ``import_guard``: the ``[import_guard]``
+        options from now on (``{}``: the defaults; not given: as they
+        are). Returns the harness.GlanceServer."""
+        server = self.glances[region]
+        server.stop()
+        if guard is not None:
+            server.plugins = ["import_guard"] if guard else []
+            server.upload_filter = bool(guard)
+        if import_guard is not self._KEEP:
+            server.import_guard = dict(import_guard or {})
+        # GlanceServer.start rewrites glance-api.conf, the paste file and
+        # glance-image-import.conf from these before it starts.
+        server.start(timeout, port=server.port)
+        return server
+
+    def load_metadefs(self, region="RegionOne"):
+        """Loads the metadata definitions glance ships (etc/glance/metadefs
+        of the installed package) into the region's database, as devstack
+        does (lib/glance: glance-manage db_load_metadefs)."""
+        server = self.glances[region]
+        folder = BIN.parent / "etc" / "glance" / "metadefs"
+        if not folder.is_dir():
+            raise RuntimeError("%s not found; is glance installed?" % folder)
+        conf = server.workdir / "glance-metadefs.conf"
+        conf.write_text(harness._ini({"database": {
+            "connection": self._database_url(self._glance_db(region))}}))
+        _run(BIN / "glance-manage", "--config-file", conf,
+             "db_load_metadefs", folder, cwd=server.workdir)
+
+    def keep_location_order(self, region="RegionOne"):
+        """Makes the region's Glance list an image's locations (so its
+        ``stores``) in the order they were added. Glance's query has no
+        ORDER BY; PostgreSQL answers in whatever order its plan gives, so
+        an image in two stores is now ``cheap,fast``, now ``fast,cheap``
+        (Tempest's multi-store waiters want the sorted one). An index on
+        (image_id, id) and no sequential scans give the insertion order.
+        Takes effect for new connections: restart the region's glance-api
+        after it."""
+        self.glance_sql(region, "CREATE INDEX IF NOT EXISTS "
+                        "image_locations_image_id_id_idx "
+                        "ON image_locations (image_id, id)")
+        self.glance_sql(region, "ALTER DATABASE %s SET enable_seqscan = off"
+                        % self._glance_db(region))
+
     def glance_sql(self, region, statement, *params):
         """Runs ``statement`` on the region's Glance database: what an
         image record looks like when something other than Glance's API
-        wrote it (OSSN-0090's snapshots have no os_hash_value)."""
+        wrote it (OSSN-0090's snapshots have no os_hash_value). Returns
+        the rows of a query (None for other statements)."""
         import psycopg2
         with contextlib.closing(psycopg2.connect(
                 host="127.0.0.1", port=self.postgres.port, user="glance",
                 dbname=self._glance_db(region))) as db:
             with db, db.cursor() as cursor:
                 cursor.execute(statement, params)
+                if cursor.description is not None:
+                    return cursor.fetchall()
+        return None
 
     def image_path(self, image_id, region="RegionOne"):
         """The file holding the image's data in the region's file store
