@@ -14,9 +14,15 @@ needs no credentials beyond glance-api.conf, sees every project's images
 and every location whatever ``show_multiple_locations`` says, and reads
 nothing but the database it is pointed at.
 
+Certificates are read with the operator's credentials (castellan's
+``[key_manager]`` credential options), each once per run; one that cannot
+be read is ``certificate-unavailable``, not ``signature-bad``
+(``audit_keys.py``).
+
 Verdicts, the first that applies (an operator acts on the data finding
 before the signature one): ``unreadable``, ``size-mismatch``, ``mismatch``,
-``no-hash``, ``signature-bad``, ``unsigned``, ``ok``.
+``no-hash``, ``signature-bad``, ``certificate-unavailable``, ``unsigned``,
+``ok``.
 """
 
 import concurrent.futures
@@ -29,13 +35,13 @@ import time
 
 from oslo_config import cfg
 
-from glance_import_guard import _core, decision, opts, signature
+from glance_import_guard import _core, audit_keys, decision, opts
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 
 VERDICTS = ("unreadable", "size-mismatch", "mismatch", "no-hash",
-            "signature-bad", "unsigned", "ok")
+            "signature-bad", "certificate-unavailable", "unsigned", "ok")
 FAILING = ("mismatch", "signature-bad", "size-mismatch")
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 SIGNATURE_CODES = {
@@ -128,9 +134,11 @@ def _read(admin, location, stream):
     return stream.finish()
 
 
-def audit_location(admin, guard, image, index, location, progress=None):
+def audit_location(admin, guard, keys, image, index, location,
+                   progress=None):
     """The row of one location of ``image``: every finding, the verdict
-    (the first finding in VERDICTS' order), and what was computed."""
+    (the first finding in VERDICTS' order), and what was computed.
+    ``keys``: the audit's audit_keys.Certificates."""
     props = decision.properties_of(image.extra_properties)
     row = {"image": image.image_id, "project": image.owner,
            "store": (location.get("metadata") or {}).get("store")
@@ -177,10 +185,10 @@ def audit_location(admin, guard, image, index, location, progress=None):
         _found(row, "no-hash", "the image has no os_hash_value (as Nova "
                "snapshots in a shared store, OSSN-0090)")
     if sig:
-        problems = signature.verify(admin, guard, sig, digests[sig["hash"]],
-                                    group.trusted_certificate_ids)
-        for p in problems:
-            _found(row, "signature-bad", p["message"])
+        for finding, message in keys.verify(
+                guard, sig, digests[sig["hash"]],
+                group.trusted_certificate_ids):
+            _found(row, finding, message)
     elif not any(name in props for name in _core.SIGNATURE_PROPERTIES):
         _found(row, "unsigned", "no img_signature* property")
     else:
@@ -273,6 +281,10 @@ def run(config_dir, project=None, ids=(), fmt="table", resume=None,
                         format="%(message)s")
     admin = load(config_dir)
     guard = opts.guard(CONF)
+    try:
+        keys = audit_keys.Certificates(CONF, admin)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
     done = _resumed(resume)
     rows = [r for r in done.values()]
     work = []
@@ -292,7 +304,7 @@ def run(config_dir, project=None, ids=(), fmt="table", resume=None,
     log = open(resume, "a") if resume else None
     try:
         with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
-            futures = [pool.submit(audit_location, admin, guard, *w,
+            futures = [pool.submit(audit_location, admin, guard, keys, *w,
                                    progress) for w in work]
             for future in concurrent.futures.as_completed(futures):
                 row = future.result()
@@ -335,10 +347,12 @@ def _print(rows, fmt, out):
         for row in rows:
             out.write(json.dumps(row) + "\n")
         return
-    out.write("%-36s  %-10s  %-3s  %-13s  %s\n" % (
-        "image", "store", "loc", "verdict", "why"))
+    # The verdict column is as wide as the longest verdict shown.
+    line = "%%-36s  %%-10s  %%-3s  %%-%ds  %%s\n" % max(
+        [13] + [len(row["verdict"]) for row in rows])
+    out.write(line % ("image", "store", "loc", "verdict", "why"))
     for row in rows:
-        out.write("%-36s  %-10s  %-3s  %-13s  %s\n" % (
+        out.write(line % (
             row["image"], row.get("store") or "-",
             "-" if row.get("location") is None else row["location"],
             row["verdict"], "; ".join(row["messages"]) or "-"))
