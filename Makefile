@@ -76,12 +76,22 @@ lint: venv
 	PYO3_PYTHON=$(abspath $(BIN)/python) cargo clippy --quiet --all-targets --features python -- -D warnings
 	$(BIN)/ruff check python tests
 
-test: lint wheel
+test: lint wheel ceph-deps
 	cargo test --quiet
 	fuzz/run.sh 20000
 	$(BIN)/pytest
 	$(BIN)/python tests/tempest/run.py
 	$(BIN)/python tests/matrix/run.py $(MATRIX_CI_PAIRS)
+
+# Ceph for tests/test_e2e_rbd.py (Glance's rbd store on a one-node
+# cluster): Debian's ceph-mon, ceph-mgr, ceph-osd, ceph-common and the
+# rados/rbd Python bindings (apt, as root; quick when installed), which
+# exist only for Debian's CPython: the venv gets a .pth and symlinks to
+# the two modules (tests/support/ceph.py, make_bindings_reachable).
+.PHONY: ceph-deps
+ceph-deps: venv
+	tests/support/install-ceph.sh
+	$(BIN)/python tests/support/ceph.py link-bindings $(VENV)
 
 # Tempest's image API tests (tempest.api.image.v2 of tempest 47.0.0, about
 # 100 tests) against the stack of tests/support/openstack.py, in three
