@@ -21,6 +21,7 @@ CLOSED_API = {
     "glance_store": {"default_backend": "store1"},
     "paste_deploy": {"flavor": "keystone"},
     "key_manager": {"backend": "certificate_directory"},
+    "oslo_concurrency": {"lock_path": "/var/lib/glance/lock"},
 }
 
 
@@ -109,7 +110,8 @@ def test_all_closed_tree_exits_0(tree):
         "policy upload_image", "policy add_image_location",
         "policy set_image_location", "policy tasks_api_access",
         "policy copy_image", "show_multiple_locations",
-        "show_image_direct_url", "http store", "key manager", "workers",
+        "show_image_direct_url", "http store", "lock path", "key manager",
+        "workers",
         "exemptions"}
 
 
@@ -391,3 +393,12 @@ def test_the_harness_headers_flavor(tree):
         " context ", " context import_guard ")) + FILTER
     assert status(tree(paste=paste, paste_deploy={"flavor": "headers"}),
                   "upload filter") == "closed"
+
+
+def test_lock_path_is_checked(tree):
+    """Adding a location runs under a lock that needs lock_path."""
+    assert status(tree(), "lock path") == "closed"
+    row = rows(tree(oslo_concurrency=None))["lock path"]
+    assert row.status == "warning"
+    assert row.fix == ("set [oslo_concurrency] lock_path = "
+                       "/var/lib/glance/lock")

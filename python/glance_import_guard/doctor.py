@@ -29,6 +29,7 @@ import os
 import sys
 import warnings
 
+from oslo_concurrency import opts as concurrency_opts
 from oslo_config import cfg, types
 
 from glance_import_guard import opts
@@ -96,6 +97,8 @@ def load_conf(config_dir):
     for group, opt in _MIRRORED:
         conf.register_opt(opt, group=group)
     conf.register_opts(key_manager.key_manager_opts, group="key_manager")
+    for group, options in concurrency_opts.list_opts():
+        conf.register_opts(options, group=group)
     opts.register(conf)
     try:
         conf([], project="glance", prog="glance-api",

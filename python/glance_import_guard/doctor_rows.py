@@ -251,6 +251,21 @@ def locations(d):
     return rows
 
 
+def lock_path(d):
+    """NOTE: POST /v2/images/{id}/locations (add_image_location, glance
+    29+: Nova's RBD snapshots) runs a task under an oslo.concurrency lock,
+    which needs [oslo_concurrency] lock_path (or OSLO_LOCK_PATH):
+    without it the task fails with RequiredOptError."""
+    path = value(d.conf, "lock_path", "oslo_concurrency")
+    if path:
+        return Row("lock path", CLOSED,
+                   "[oslo_concurrency] lock_path = %s" % path, None)
+    return Row("lock path", WARNING, "[oslo_concurrency] lock_path is not "
+               "set: adding a location (Nova's RBD snapshots) fails with "
+               "RequiredOptError", "set [oslo_concurrency] lock_path = "
+               "/var/lib/glance/lock")
+
+
 def _castellan_drivers():
     found = metadata.entry_points()
     if hasattr(found, "select"):  # Python 3.10+
@@ -370,7 +385,8 @@ def rows(d):
             ("import plugin", plugin), ("upload filter", upload_filter),
             ("guard options", guard_options),
             ("import methods", import_methods), ("policy", policy_rows),
-            ("locations", locations), ("key manager", key_manager),
+            ("locations", locations), ("lock path", lock_path),
+            ("key manager", key_manager),
             ("workers", workers), ("exemptions", exemptions),
             ("nova", nova)):
         out += _guarded(door, function, d)
