@@ -76,7 +76,7 @@ lint: venv
 	PYO3_PYTHON=$(abspath $(BIN)/python) cargo clippy --quiet --all-targets --features python -- -D warnings
 	$(BIN)/ruff check python tests
 
-test: lint wheel ceph-deps
+test: lint wheel ceph-deps swift-deps
 	cargo test --quiet
 	fuzz/run.sh 20000
 	$(BIN)/pytest
@@ -92,6 +92,13 @@ test: lint wheel ceph-deps
 ceph-deps: venv
 	tests/support/install-ceph.sh
 	$(BIN)/python tests/support/ceph.py link-bindings $(VENV)
+
+# Swift for tests/test_e2e_swift.py (Glance's swift store on a one-node
+# Swift, tests/support/swift.py): Debian's memcached (apt, as root; quick
+# when installed); the swift servers come from .venv (requirements-test.txt).
+.PHONY: swift-deps
+swift-deps: venv
+	tests/support/install-swift.sh
 
 # Tempest's image API tests (tempest.api.image.v2 of tempest 47.0.0, about
 # 100 tests) against the stack of tests/support/openstack.py, in three
