@@ -1,12 +1,14 @@
 #!/bin/sh
-# Installs what tests/test_e2e_rbd.py needs: Debian's Ceph (mon, mgr, OSD,
-# the ceph/rbd/rados tools) and its Python bindings (python3-rados,
-# python3-rbd, built for Debian's CPython only; tests/support/ceph.py
-# links them into the venv). Idempotent: with everything installed it
-# only checks dpkg and exits. Run as root (or with sudo available).
+# Installs what tests/test_e2e_rbd.py and tests/test_e2e_s3.py need:
+# Debian's Ceph (mon, mgr, OSD, the RADOS Gateway, the ceph/rbd/rados
+# tools) and its Python bindings (python3-rados, python3-rbd, built for
+# Debian's CPython only; tests/support/ceph.py links them into the venv).
+# Idempotent: with everything installed it only checks dpkg and exits.
+# Run as root (or with sudo available).
 set -eu
 
-PACKAGES="ceph-mon ceph-mgr ceph-osd ceph-common python3-rados python3-rbd"
+PACKAGES="ceph-mon ceph-mgr ceph-osd ceph-common radosgw python3-rados
+    python3-rbd"
 
 missing=""
 for p in $PACKAGES; do
