@@ -50,7 +50,7 @@ from oslo_log import log as logging
 
 from glance_import_guard import _core, decision, opts, signature, staging
 from glance_import_guard.bodies import CheckedBody, guard_failed
-from glance_import_guard.doors import precheck
+from glance_import_guard.doors import precheck, s3
 from glance_import_guard.doors.common import (
     REFUSED,
     exemption,
@@ -150,9 +150,16 @@ def _data(door, request, context, kwargs, proceed):
                        refused, lambda: guard_failed(image_id))
     kwargs["data"] = body
     try:
-        result = proceed(**kwargs)
-    finally:
-        body.close()
+        try:
+            result = proceed(**kwargs)
+        finally:
+            body.close()
+    except BaseException:
+        if door == "upload" and request.environ.get(REFUSED):
+            # glance_store's s3 driver leaves the multipart upload it had
+            # started when the body's read() raised (doors.s3).
+            s3.abort_leftovers(image_id, s3.target_store(request))
+        raise
     if door == "stage" and staged.get("result"):
         # Glance has written the whole body to the staging store.
         staging.record(staged["path"], image_id, staged["result"])
