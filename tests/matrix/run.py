@@ -79,6 +79,8 @@ TESTS = [
     "tests/test_e2e_upload.py",
     "tests/test_e2e_staging.py",
     "tests/test_routes.py",
+    "tests/test_e2e_forms.py",
+    "tests/test_e2e_abandoned.py",
 ]
 PYTEST_TIMEOUT = 30 * 60  # seconds per pair; a hung server must not hang CI
 
