@@ -258,3 +258,16 @@ def openstack(tmp_path_factory):
             cloud.timings["total"], ", ".join(
                 "%s %.1f" % kv for kv in cloud.timings.items())))
         yield cloud
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    """A one-node Ceph (tests/support/ceph.py), started once per run for
+    the rbd and the s3 (RADOS Gateway) tests: pools ``images`` and
+    ``vms``. Each test compares what the pools hold before and after."""
+    import sys
+
+    from support import ceph
+    ceph.make_bindings_reachable(sys.prefix)
+    with ceph.Ceph(tmp_path_factory.mktemp("ceph")) as found:
+        yield found

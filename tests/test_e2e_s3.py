@@ -29,20 +29,14 @@ import sys
 
 import pytest
 
-from support import ceph, harness, rgw, signing
+from support import harness, rgw, stores
 from support.e2e import new_image
+from support.stores import audit, chunked, upload
 
-CLI = os.path.join(os.path.dirname(sys.executable), "glance-import-guard")
 BUCKETS = {harness.STORE: "glance-images", "store2": "glance-images-2"}
 MIB = 1 << 20
 LARGE = 16  # s3_store_large_object_size, MiB
 PART = 5  # s3_store_large_object_chunk_size, MiB (the driver's minimum)
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    with ceph.Ceph(tmp_path_factory.mktemp("ceph")) as cluster:
-        yield cluster
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +47,7 @@ def gateway(cluster):
 
 @pytest.fixture(scope="module")
 def signer(tmp_path_factory):
-    cert_dir = tmp_path_factory.mktemp("s3-certs")
-    key = signing.make_key("RSA-PSS")
-    signing.install_certificate(cert_dir, "s3-signer",
-                                signing.make_certificate(key))
-    return key, cert_dir
+    return stores.Signer(tmp_path_factory.mktemp("s3-certs"), "s3-signer")
 
 
 def s3_store(gateway, bucket):
@@ -81,7 +71,7 @@ def glance(tmp_path_factory, gateway, signer):
     guard's plugin and filter."""
     folder = tmp_path_factory.mktemp("glance-s3")
     with harness.GlanceServer(
-            folder, certificate_dir=signer[1], upload_filter=True,
+            folder, certificate_dir=signer.folder, upload_filter=True,
             extra_config={
                 "DEFAULT": {"enabled_backends": "%s:s3, store2:s3, refused:s3"
                             % harness.STORE},
@@ -97,25 +87,6 @@ def glance(tmp_path_factory, gateway, signer):
 @pytest.fixture(scope="module")
 def data():
     return os.urandom(20 * MIB) + b"s3"
-
-
-def signed(signer, data, **kwargs):
-    return signing.signed_properties(signer[0], "s3-signer", data, **kwargs)
-
-
-def upload(glance, image_id, body, store=None):
-    """PUT .../file: bytes go with a Content-Length, a generator chunked;
-    ``store``: the X-Image-Meta-Store header."""
-    headers = {"Content-Type": "application/octet-stream"}
-    if store:
-        headers["X-Image-Meta-Store"] = store
-    return glance.client().session.put(
-        glance.url + "/v2/images/%s/file" % image_id, data=body,
-        raise_exc=False, headers=headers)
-
-
-def chunked(data):
-    return (data[i:i + 65536] for i in range(0, len(data), 65536))
 
 
 def everything(gateway):
@@ -161,73 +132,36 @@ def assert_in_s3(glance, gateway, image_id, data, store=harness.STORE):
     return image
 
 
-def audit(glance, *image_ids):
-    result = subprocess.run(
-        [CLI, "audit", "--config-dir", str(glance.workdir), "--format",
-         "json", *[a for i in image_ids for a in ("--image", i)]],
-        capture_output=True, text=True, timeout=300)
-    assert result.returncode in (0, 1), result.stderr
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
-    return result, {r["image"]: r for r in rows}
-
-
 # -- every refusal leaves nothing in S3 ---------------------------------------
 
-TAMPERED = "the image data does not match img_hash_value"
-UNSIGNED = "this cloud imports only signed images"
+# door: (what is sent, its framing, X-Image-Meta-Store)
 REFUSALS = {
-    # door: (body, X-Image-Meta-Store, the refusal)
-    "unsigned-content-length-upload": ("content-length", None, UNSIGNED),
-    "tampered-content-length-upload": ("content-length", None, TAMPERED),
-    "tampered-chunked-upload": ("chunked", None, TAMPERED),
+    "unsigned-content-length-upload": ("unsigned", "content-length", None),
+    "tampered-content-length-upload": ("tampered", "content-length", None),
+    "tampered-chunked-upload": ("tampered", "chunked", None),
     "upload-signed-by-another-key":
-        ("content-length", None, "img_signature does not match the image "
-         "data"),
+        ("another-key", "content-length", None),
     "tampered-content-length-upload-to-store2":
-        ("content-length", "store2", TAMPERED),
+        ("tampered", "content-length", "store2"),
     "unsigned-content-length-upload-to-store2":
-        ("content-length", "store2", UNSIGNED),
-    "unsigned-glance-direct-import": (None, None, UNSIGNED),
+        ("unsigned", "content-length", "store2"),
+    "unsigned-glance-direct-import": ("unsigned-glance-direct", None, None),
 }
 
 
 @pytest.mark.parametrize("door", sorted(REFUSALS))
 def test_every_refusal_door_leaves_no_object_and_no_incomplete_upload_in_s3(
         glance, gateway, signer, data, door):
-    body, store, reason = REFUSALS[door]
-    conn = glance.client()
-    tampered = data[:-1] + b"!"
-    props = {}
-    if door.startswith("tampered"):
-        props = signed(signer, data)
-    elif door == "upload-signed-by-another-key":
-        props = signed(signer, data, declare=None)
-        props["img_signature"] = signing.sign(signing.make_key("RSA-PSS"),
-                                              data)
-    image = new_image(conn, props)
-    before = everything(gateway)
-    if door == "unsigned-glance-direct-import":
-        conn.image.stage_image(image, data=data)
-        conn.image.import_image(image, method="glance-direct")
-        after = harness.wait_for_import(conn, image.id)
-        task = harness.last_task(conn, image.id)
-        assert task.status == "failure"
-        assert reason in task.message
-        assert not glance.staged(image.id)
-    else:
-        sent = tampered if door.startswith("tampered") else data
-        response = upload(glance, image.id, chunked(sent) if body ==
-                          "chunked" else sent, store=store)
-        assert response.status_code == 400, response.text
-        assert reason in response.text
-        after = glance.client().image.get_image(image.id)
-    assert after.status == "queued"
+    what, framing, store = REFUSALS[door]
+    image, before = stores.refuse(glance, signer, data, what,
+                                  lambda: everything(gateway), framing,
+                                  store)
     assert leftovers(gateway, before, image.id) == {}
 
 
 def test_a_signed_upload_after_a_refused_one_goes_active_and_leaves_no_upload(
         glance, gateway, signer, data):
-    image = new_image(glance.client(), signed(signer, data))
+    image = new_image(glance.client(), signer.properties(data))
     before = everything(gateway)
     response = upload(glance, image.id, data[:-1] + b"!")
     assert response.status_code == 400, response.text
@@ -335,7 +269,7 @@ def test_the_clean_up_aborts_only_the_image_s_uploads_in_its_store_s_bucket(
 @pytest.mark.parametrize("body", ["content-length", "chunked"])
 def test_a_signed_upload_goes_active_and_s3_holds_exactly_its_bytes(
         glance, gateway, signer, data, body):
-    image = new_image(glance.client(), signed(signer, data))
+    image = new_image(glance.client(), signer.properties(data))
     response = upload(glance, image.id,
                       data if body == "content-length" else chunked(data))
     assert response.status_code == 204, response.text
@@ -344,7 +278,7 @@ def test_a_signed_upload_goes_active_and_s3_holds_exactly_its_bytes(
 
 def test_a_signed_upload_to_store2_goes_active_in_store2_s_bucket(
         glance, gateway, signer, data):
-    image = new_image(glance.client(), signed(signer, data))
+    image = new_image(glance.client(), signer.properties(data))
     response = upload(glance, image.id, data, store="store2")
     assert response.status_code == 204, response.text
     assert_in_s3(glance, gateway, image.id, data, store="store2")
@@ -353,7 +287,7 @@ def test_a_signed_upload_to_store2_goes_active_in_store2_s_bucket(
 def test_a_signed_glance_direct_import_goes_active_and_s3_holds_its_bytes(
         glance, gateway, signer, data):
     conn = glance.client()
-    image = new_image(conn, signed(signer, data))
+    image = new_image(conn, signer.properties(data))
     conn.image.stage_image(image, data=data)
     conn.image.import_image(image, method="glance-direct")
     harness.wait_for_import(conn, image.id)
@@ -365,7 +299,7 @@ def test_a_signed_glance_direct_import_goes_active_and_s3_holds_its_bytes(
 
 def test_the_audit_says_ok_for_a_signed_image_then_mismatch_once_s3_changes(
         glance, gateway, signer, data):
-    image = new_image(glance.client(), signed(signer, data))
+    image = new_image(glance.client(), signer.properties(data))
     assert upload(glance, image.id, data).status_code == 204
     result, rows = audit(glance, image.id)
     assert result.returncode == 0, result.stderr
