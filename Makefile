@@ -65,9 +65,11 @@ demo: wheel
 demo-openstack: wheel
 	$(BIN)/python examples/demo_openstack.py
 
-# Throughput and memory against Glance's own hashing and openssl speed, and
-# a real 1 GiB import with and without the guard (a few minutes).
-bench: wheel
+# Throughput and memory against Glance's own hashing and openssl speed, a
+# real 1 GiB import and upload with and without the guard, and the audit
+# on a file store and on RBD (a one-node Ceph) against Ceph's own tools
+# (about 10 minutes).
+bench: wheel ceph-deps
 	$(BIN)/python benches/bench.py
 
 lint: venv

@@ -12,15 +12,15 @@ printed as a ratio to its baseline measured in this run too:
 * ``openssl speed -evp ALG -bytes 65536``, one core.
 
 Then the peak RSS growth of the guard's pass on a 1 GiB and a 4 GiB file,
-and a real glance-direct import of a 1 GiB image with and without the guard
-(tests/support/harness.py). Absolute MB/s are noisy on shared machines (up
+a real glance-direct import of a 1 GiB image with and without the guard
+(tests/support/harness.py), and glance-import-guard audit on a file store
+and on RBD (audit_rbd.py). Absolute MB/s are noisy on shared machines (up
 to 30%); each timing is the best of --repeat runs, and only ratios from one run
 should be compared.
 """
 
 import argparse
 import hashlib
-import json
 import os
 import pathlib
 import re
@@ -34,10 +34,11 @@ import uuid
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+import audit_rbd  # noqa: E402
+from measure import GiB, MiB, audit, best, cpu_seconds, mbps, vm  # noqa: E402
+
 import glance_import_guard as guard  # noqa: E402
 
-MiB = 1 << 20
-GiB = 1 << 30
 CASES = [
     ("md5+sha512", ["md5", "sha512"]),
     ("md5+sha512+sha256", ["md5", "sha512", "sha256"]),
@@ -57,13 +58,6 @@ def make_file(path, size):
             pass
 
 
-def best(repeat, fn):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def glance_python_path(path, names):
@@ -120,8 +114,6 @@ def rss_growth(path, names):
     return int(out)
 
 
-def mbps(size, seconds):
-    return size / 1e6 / seconds
 
 
 def hashing(path, size, repeat, seconds):
@@ -303,20 +295,8 @@ def glance_import(workdir, size, repeat=3):
               "+".join(algorithms), digest_cpu, os.cpu_count()))
 
 
-def cpu_seconds(pid):
-    """User + system CPU of process ``pid`` (all its threads, live or
-    ended), in seconds."""
-    fields = pathlib.Path("/proc/%d/stat" % pid).read_text().rsplit(
-        ")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def vm(pid, field):
-    """A /proc/<pid>/status size field (VmRSS, VmHWM), in bytes."""
-    for line in pathlib.Path("/proc/%d/status" % pid).read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field)
 
 
 def glance_upload(workdir, sizes, repeat):
@@ -403,7 +383,6 @@ def audit_bench(workdir, image_size, count, repeat=1):
                                 signing.make_certificate(key))
     server = harness.GlanceServer(workdir / "audit", plugins=[],
                                   certificate_dir=cert_dir)
-    cli = pathlib.Path(sys.executable).parent / "glance-import-guard"
     with server:
         conn = server.client()
         ids = []
@@ -428,43 +407,15 @@ def audit_bench(workdir, image_size, count, repeat=1):
               % base_mbps)
 
         def run(*args):
-            """(seconds of the whole run, seconds of its reading, as it
-            logs them, its peak RSS). NOTE: VmHWM, sampled, not wait4's
-            ru_maxrss, which counts the parent's pages before exec."""
-            started = time.perf_counter()
-            child = subprocess.Popen(
-                [str(cli), "audit", "--config-dir", str(server.workdir),
-                 "--format", "json", *args], stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE)
-            peak = [0]
+            return audit(server.workdir, *args)
 
-            def sample():
-                while child.poll() is None:
-                    try:
-                        peak[0] = max(peak[0], vm(child.pid, "VmHWM"))
-                    except (OSError, KeyError):
-                        pass
-                    time.sleep(0.05)
-
-            sampler = threading.Thread(target=sample)
-            sampler.start()
-            out, err = child.communicate()
-            sampler.join()
-            elapsed = time.perf_counter() - started
-            verdicts = {json.loads(line)["verdict"]
-                        for line in out.splitlines()}
-            assert verdicts == {"ok"}, (verdicts, err)
-            reading = float(re.search(rb"bytes read in ([0-9.]+) s",
-                                      err).group(1))
-            return elapsed, reading, peak[0]
-
-        _, reading_one, rss_one = run("--image", ids[0])
+        _, reading_one, rss_one, _ = run("--image", ids[0])
         rate = mbps(image_size, reading_one)
         print("audit of one image: %.0f MB/s while reading, %.2fx "
               "hash_file (target >= 0.9x)" % (rate, rate / base_mbps))
 
         for parallel in (1, 2):
-            elapsed, reading, rss = run("--parallel", str(parallel))
+            elapsed, reading, rss, _ = run("--parallel", str(parallel))
             rate = mbps(image_size * count, reading)
             print("audit --parallel %d: %.0f MB/s aggregate while reading "
                   "(%.1f s; %.1f s with its start), %.2fx hash_file "
@@ -486,6 +437,9 @@ def main():
                         help="just the glance-direct stage and import")
     parser.add_argument("--only-audit", action="store_true",
                         help="just glance-import-guard audit")
+    parser.add_argument("--only-audit-rbd", action="store_true",
+                        help="just glance-import-guard audit on RBD "
+                             "(make ceph-deps)")
     args = parser.parse_args()
     size = 256 * MiB if args.quick else GiB
     repeat = 1 if args.quick else args.repeat
@@ -504,6 +458,9 @@ def main():
         if args.only_audit:
             audit_bench(workdir, size // 4, 16)
             return
+        if args.only_audit_rbd:
+            audit_rbd.main(workdir, size, repeat=repeat)
+            return
         path = workdir / "image"
         make_file(path, size)
         hashing(path, size, repeat, 1 if args.quick else 3)
@@ -513,6 +470,7 @@ def main():
             glance_import(workdir, size, repeat)
             glance_upload(workdir, upload_sizes, repeat)
             audit_bench(workdir, size // 4, 16)
+            audit_rbd.main(workdir, size, repeat=repeat)
 
 
 if __name__ == "__main__":

@@ -255,6 +255,45 @@ def test_the_audit_says_ok_for_a_signed_image_then_mismatch_once_rbd_changes(
         " ".join(row["messages"])
 
 
+def test_the_audit_reads_every_rbd_image_over_one_cluster_connection(
+        glance, cluster, signer, tmp_path):
+    """glance_store's own rbd reads connect to the cluster twice an image
+    (Store.get's get_size, then its ImageIterator), after a connection to
+    configure each Store it makes; the audit reads every image over one
+    connection (audit_rbd.py), so the number of connections does not grow
+    with the number of images. Each librados connection opens its own
+    log file ($cctid tells them apart), so the files count them."""
+    images = []
+    for n in range(3):
+        body = os.urandom(2 << 20) + bytes([n])
+        image = new_image(glance.client(), signer.properties(body))
+        assert upload(glance, image.id, body).status_code == 204
+        images.append(image.id)
+    ceph_conf = tmp_path / "ceph.conf"
+    etc = tmp_path / "etc"
+    (etc / "glance-api.conf.d").mkdir(parents=True)
+    (etc / "glance-api.conf").write_text(
+        (glance.workdir / "glance-api.conf").read_text())
+    (etc / "glance-api.conf.d" / "ceph.conf").write_text(
+        "[%s]\nrbd_store_ceph_conf = %s\n" % (harness.STORE, ceph_conf))
+
+    def connections(*image_ids):
+        logs = tmp_path / ("client-logs-%d" % len(image_ids))
+        logs.mkdir()
+        ceph_conf.write_text(cluster.conf.read_text() + (
+            "\n[client]\nlog file = %s/$name.$pid.$cctid.log\n" % logs))
+        result, rows = audit(glance, *image_ids, config_dir=etc,
+                             args=["--parallel", "2"])
+        assert result.returncode == 0, result.stderr
+        assert {i: rows[i]["verdict"] for i in image_ids} == dict.fromkeys(
+            image_ids, "ok"), rows
+        return len(list(logs.iterdir()))
+
+    one = connections(images[0])
+    assert 1 <= one <= 3  # the stores made (configure), then the reading
+    assert connections(*images) == one
+
+
 def nova_direct_snapshot(cluster, base_image_id, snapshot_image_id):
     """What Nova's libvirt driver does on RBD (images_type = rbd), from
     boot to snapshot (nova/virt/libvirt/imagebackend.py, Rbd.clone and

@@ -35,7 +35,7 @@ import time
 
 from oslo_config import cfg
 
-from glance_import_guard import _core, audit_keys, decision, opts
+from glance_import_guard import _core, audit_keys, audit_rbd, decision, opts
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -112,17 +112,21 @@ def images(admin, project=None, ids=()):
         marker = page[-1].image_id
 
 
-def _read(admin, location, stream):
+def _read(admin, location, stream, connections=None):
     """Feeds the location's data to ``stream`` through glance_store, in
-    the driver's own chunks. NOTE: glance_store's ``chunk_size`` argument
-    is the length of a partial read, not a chunk size
-    (glance_store/_drivers/filesystem.py, get)."""
+    the driver's own chunks (rbd: ``connections``, audit_rbd.py). NOTE:
+    glance_store's ``chunk_size`` argument is the length of a partial
+    read, not a chunk size (glance_store/_drivers/filesystem.py, get)."""
     import glance_store
     url = location["url"]
     store = (location.get("metadata") or {}).get("store")
-    if CONF.enabled_backends:
+    multi = bool(CONF.enabled_backends)
+    data = None
+    if connections is not None and (store or not multi):
+        data = connections.reader(url, store if multi else None)
+    if data is None and multi:
         data, _ = glance_store.get(url, store, context=admin)
-    else:
+    elif data is None:
         data, _ = glance_store.get_from_backend(url, context=admin)
     try:
         for chunk in data:
@@ -135,10 +139,11 @@ def _read(admin, location, stream):
 
 
 def audit_location(admin, guard, keys, image, index, location,
-                   progress=None):
+                   progress=None, connections=None):
     """The row of one location of ``image``: every finding, the verdict
     (the first finding in VERDICTS' order), and what was computed.
-    ``keys``: the audit's audit_keys.Certificates."""
+    ``keys``: the audit's audit_keys.Certificates; ``connections``: the
+    run's audit_rbd.Connections."""
     props = decision.properties_of(image.extra_properties)
     row = {"image": image.image_id, "project": image.owner,
            "store": (location.get("metadata") or {}).get("store")
@@ -163,7 +168,8 @@ def audit_location(admin, guard, keys, image, index, location,
                           threads=group.hash_threads)
     started = time.monotonic()
     try:
-        result = _read(admin, location, _Counted(stream, progress))
+        result = _read(admin, location, _Counted(stream, progress),
+                       connections)
     except Exception as e:
         LOG.debug("audit: image %s location %d", image.image_id, index,
                   exc_info=True)
@@ -302,10 +308,12 @@ def run(config_dir, project=None, ids=(), fmt="table", resume=None,
     progress = Progress(sum(i.size or 0 for i, _, _ in work), len(work))
     started = time.monotonic()
     log = open(resume, "a") if resume else None
+    connections = audit_rbd.Connections(CONF.import_guard.hash_chunk_size)
     try:
-        with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        with connections, \
+                concurrent.futures.ThreadPoolExecutor(parallel) as pool:
             futures = [pool.submit(audit_location, admin, guard, keys, *w,
-                                   progress) for w in work]
+                                   progress, connections) for w in work]
             for future in concurrent.futures.as_completed(futures):
                 row = future.result()
                 rows.append(row)

@@ -88,12 +88,14 @@ def refuse(glance, signer, data, what, snapshot, framing="content-length",
     return image, before
 
 
-def audit(glance, *image_ids):
+def audit(glance, *image_ids, config_dir=None, args=()):
     """``glance-import-guard audit`` of ``image_ids`` with the server's
-    configuration: (the process, {image id: its JSON row})."""
+    configuration (or ``config_dir``'s), and ``args``: (the process,
+    {image id: its JSON row})."""
     result = subprocess.run(
-        [CLI, "audit", "--config-dir", str(glance.workdir), "--format",
-         "json", *[a for i in image_ids for a in ("--image", i)]],
+        [CLI, "audit", "--config-dir", str(config_dir or glance.workdir),
+         "--format", "json", *args,
+         *[a for i in image_ids for a in ("--image", i)]],
         capture_output=True, text=True, timeout=300)
     assert result.returncode in (0, 1), result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
