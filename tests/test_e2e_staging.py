@@ -67,6 +67,23 @@ def test_a_staged_image_is_imported_from_its_record(glance, conn, signer,
     assert not record_of(glance, image.id).exists()
 
 
+@pytest.mark.parametrize("how", ["DELETE", "POST with _method=DELETE"])
+def test_deleting_a_staged_image_removes_its_record(glance, conn, signer,
+                                                   data, how):
+    image = new_image(conn, signed(signer, data))
+    conn.image.stage_image(image, data=data)
+    assert record_of(glance, image.id).exists()
+    url = glance.url + "/v2/images/%s" % image.id
+    if how == "DELETE":
+        response = conn.session.delete(url, raise_exc=False)
+    else:
+        response = conn.session.post(url + "?_method=DELETE",
+                                     raise_exc=False)
+    assert response.status_code == 204, response.text
+    assert not (glance.staging_dir / image.id).exists()  # Glance's part
+    assert not record_of(glance, image.id).exists()
+
+
 def test_a_stage_that_fails_midway_records_nothing(glance, conn, signer,
                                                    data):
     image = new_image(conn, signed(signer, data))

@@ -180,3 +180,23 @@ def test_a_refused_import_removes_the_record_with_the_staged_data(
     assert not os.path.exists(case.staged)
     assert not os.path.exists(os.path.join(records_dir(case),
                                            case.image_id + ".json"))
+
+
+def test_a_new_record_sweeps_the_records_whose_staged_file_is_gone(
+        tmp_path):
+    """A record outlives its staged file when Glance removes the file
+    where the guard cannot see it (a worker stopped mid-way, an image
+    deleted through another worker): the next record made in that
+    staging directory removes it."""
+    digests = {"bytes": 1, "digests": {"sha512": "00" * 64}}
+    for name in ("kept", "gone", "new"):
+        (tmp_path / name).write_bytes(b"x")
+    assert staging.record(str(tmp_path / "kept"), "kept", digests)
+    assert staging.record(str(tmp_path / "gone"), "gone", digests)
+    (tmp_path / "gone").unlink()
+    records = tmp_path / staging.RECORDS
+    assert {p.name for p in records.iterdir()} == {
+        "key", "kept.json", "gone.json"}
+    assert staging.record(str(tmp_path / "new"), "new", digests)
+    assert {p.name for p in records.iterdir()} == {
+        "key", "kept.json", "new.json"}

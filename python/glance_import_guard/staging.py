@@ -102,7 +102,25 @@ def record(path, image_id, result):
         return False
     LOG.debug("import_guard recorded the digests of the %d bytes staged "
               "for image %s", result["bytes"], image_id)
+    sweep(path)
     return True
+
+
+def sweep(path):
+    """Removes the records, beside the one of ``path``, whose staged file
+    is gone: Glance removed it (an import that ended, an image deleted)
+    where the guard could not see it, e.g. a worker that was stopped.
+    Without its file a record is never used. Never raises."""
+    records, _ = _paths(path)
+    folder = os.path.dirname(records)
+    try:
+        names = os.listdir(records)
+    except OSError:
+        return
+    for name in names:
+        staged = os.path.join(folder, name[:-len(".json")])
+        if name.endswith(".json") and not os.path.exists(staged):
+            forget(staged)
 
 
 def forget(path):

@@ -129,6 +129,14 @@ def _decide(door, request, kwargs):
         "refuses it; the cloud operator must update the import guard")
 
 
+def deleted(image_id):
+    """After Glance deleted ``image_id`` (and its staged data): forgets
+    the digests recorded when it was staged here, if any."""
+    path = staging.staged_path(image_id) if image_id else None
+    if path:
+        staging.forget(path)
+
+
 def prepare(resources):
     """Called once per guarded resource set (``doors.resource``)."""
     for resource in resources:

@@ -42,10 +42,13 @@ def _resource_class():
             if obj is not self.controller:
                 # The deserializer's and the serializer's calls.
                 return super().dispatch(obj, action, *args, **kwargs)
-            return checks.call(
+            result = checks.call(
                 routes.door_of(obj, action), args[0], kwargs,
                 lambda **kw: super(_GuardedResource, self).dispatch(
                     obj, action, *args, **kw))
+            if routes.deletes_image(obj, action):
+                checks.deleted(kwargs.get("image_id"))
+            return result
 
     return _GuardedResource
 

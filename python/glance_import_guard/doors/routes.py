@@ -93,6 +93,11 @@ NEITHER = frozenset().union(
 
 UNKNOWN = "unknown"
 
+#: Deletes an image: Glance deletes its staged data too (and a worker
+#: that did not stage it proxies the call to the one that did), so the
+#: guard then forgets the digests it recorded at staging.
+DELETES_IMAGE = frozenset({(_V2 + "images.ImagesController", "delete")})
+
 
 def qualified_name(controller):
     cls = type(controller)
@@ -108,3 +113,7 @@ def door_of(controller, action):
     if key in VERIFIED:
         return VERIFIED[key]
     return None if key in NEITHER else UNKNOWN
+
+
+def deletes_image(controller, action):
+    return (qualified_name(controller), action) in DELETES_IMAGE
