@@ -38,6 +38,6 @@ pub use guard::Guard;
 pub use hasher::{hash_file, hash_reader, FileDigests, HashOptions, StreamHasher};
 pub use plan::{check_digests, DeclaredDigest, FileVerdict, Plan, Signature, Verdict};
 pub use policy::{CertificatePolicy, Policy};
-pub use problem::{refusal_message, Problem, ProblemCode};
+pub use problem::{refusal_message, Action, Problem, ProblemCode};
 pub use rules::check_properties;
 pub use trust::check_trust;

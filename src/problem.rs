@@ -174,9 +174,60 @@ fn and_list(items: &[&str]) -> String {
     }
 }
 
-/// The one message a refused import gets: the image id, then every problem
-/// numbered, missing signature properties folded into one sentence.
-pub fn refusal_message(image_id: &str, problems: &[Problem]) -> String {
+/// What a refused request would have done to the image: the message says
+/// it was not done, and to do it again once fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// An import (the plugin, a glance-download checked before it runs).
+    Import,
+    /// `PUT .../file`.
+    Upload,
+    /// `PUT .../stage`.
+    Stage,
+    /// A change of the image record (a patch, a location).
+    Change,
+    /// A new image (the legacy tasks API creates one).
+    Create,
+}
+
+impl Action {
+    /// The action by its name ("import", "upload", "stage", "change",
+    /// "create"); None for any other.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "import" => Self::Import,
+            "upload" => Self::Upload,
+            "stage" => Self::Stage,
+            "change" => Self::Change,
+            "create" => Self::Create,
+            _ => return None,
+        })
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            Self::Import => "imported",
+            Self::Upload => "uploaded",
+            Self::Stage => "staged",
+            Self::Change => "changed",
+            Self::Create => "created",
+        }
+    }
+
+    fn again(self) -> &'static str {
+        match self {
+            Self::Import => "import again",
+            Self::Upload => "upload again",
+            Self::Stage => "stage again",
+            Self::Change | Self::Create => "try again",
+        }
+    }
+}
+
+/// The one message a refusal gets: the image id and what was not done to
+/// it, then every problem numbered, missing signature properties folded
+/// into one sentence.
+pub fn refusal_message(image_id: &str, problems: &[Problem], action: Action) -> String {
     let mut reasons = Vec::new();
     let missing: Vec<&Problem> = problems
         .iter()
@@ -201,8 +252,10 @@ pub fn refusal_message(image_id: &str, problems: &[Problem]) -> String {
         .map(|(i, r)| format!("({}) {r}", i + 1))
         .collect();
     format!(
-        "Image {image_id} was not imported: {}. Fix what is named and import again.",
-        numbered.join("; ")
+        "Image {image_id} was not {}: {}. Fix what is named and {}.",
+        action.done(),
+        numbered.join("; "),
+        action.again()
     )
 }
 

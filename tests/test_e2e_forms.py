@@ -244,7 +244,7 @@ def assert_upload_refused(server, image_id, method, r):
     OPTIONS gets CORS's 200); the image queued, nothing stored."""
     assert r.status == refusal_status(method), r
     if method not in ("HEAD", "OPTIONS"):
-        assert "Image %s was not imported" % image_id in r.text, r
+        assert "Image %s was not uploaded" % image_id in r.text, r
     assert member(server).show(image_id)["status"] == "queued"
     assert not server.stored(image_id), "refused data left in the store"
 

@@ -82,7 +82,7 @@ def test_unsigned_upload_through_the_keystone_pipeline_is_refused(
         headers={"Content-Type": "application/octet-stream"})
     assert 400 <= response.status_code < 500, response.text
     assert "this cloud imports only signed images" in response.text
-    assert "Image %s was not imported" % image.id in response.text
+    assert "Image %s was not uploaded" % image.id in response.text
     # A new connection: gunicorn closes the one whose body it did not read.
     after = openstack.connection("alice", "RegionOne").image.get_image(
         image.id)

@@ -67,6 +67,21 @@ def test_a_staged_image_is_imported_from_its_record(glance, conn, signer,
     assert not record_of(glance, image.id).exists()
 
 
+def test_a_refused_import_is_a_warning_with_no_error_traceback(glance, conn,
+                                                              signer, data):
+    image = new_image(conn, signed(signer, data))
+    mark = len(glance.log_path.read_text(errors="replace"))
+    refused = stage_and_import(conn, image, data[:-1] + b"!")
+    assert_refused(glance, conn, refused,
+                   "the image data does not match img_hash_value")
+    log = log_since(glance, mark)
+    assert "WARNING glance_import_guard.plugin" in log
+    assert "import_guard refused import of image %s" % image.id in log
+    # Glance's own line for the failed task stays, without a traceback.
+    assert "transitioned into state 'FAILURE'" in log
+    assert " ERROR " not in log and "Traceback" not in log, log
+
+
 @pytest.mark.parametrize("how", ["DELETE", "POST with _method=DELETE"])
 def test_deleting_a_staged_image_removes_its_record(glance, conn, signer,
                                                    data, how):

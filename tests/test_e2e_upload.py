@@ -64,7 +64,7 @@ def assert_refused_upload(glance, conn, image, response, *reasons):
     """400 with the guard's message; the image queued, nothing stored,
     retryable."""
     assert response.status_code == 400, response.text
-    assert "Image %s was not imported" % image.id in response.text
+    assert "Image %s was not uploaded" % image.id in response.text
     for reason in reasons:
         assert reason in response.text
     after = image_of(glance, image.id)
@@ -86,6 +86,32 @@ def test_unsigned_upload_is_refused_before_a_byte_is_stored(glance, conn,
     response = upload(glance, conn, image.id, data)
     assert_refused_upload(glance, conn, image, response,
                           "this cloud imports only signed images")
+
+
+def test_a_refusal_is_one_warning_line_naming_request_user_door_and_codes(
+        glance, conn, data):
+    """What a SOC parses: one WARNING line per refusal with the door, the
+    image, the request id (the one the client got), the user, the
+    project, the problem codes and the message; oslo.log's own prefix
+    carries the same request."""
+    image = new_image(conn, {})
+    mark = len(glance.log_path.read_text(errors="replace"))
+    response = upload(glance, conn, image.id, data)
+    assert response.status_code == 400, response.text
+    request_id = response.headers["x-openstack-request-id"]
+    lines = [line for line in glance.log_path.read_text(
+        errors="replace")[mark:].splitlines()
+        if "import_guard refused" in line]
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert " WARNING glance_import_guard.doors " in line, line
+    assert "%s %s %s - " % (request_id, harness.USER_ID,
+                           harness.PROJECT_ID) in line, line
+    assert ("import_guard refused upload of image %s (request %s, user %s, "
+            "project %s) [missing-signature-property," % (
+                image.id, request_id, harness.USER_ID, harness.PROJECT_ID)
+            ) in line, line
+    assert "Image %s was not uploaded: " % image.id in line, line
 
 
 def test_signed_upload_with_the_declared_digest_goes_active(

@@ -73,7 +73,7 @@ def run_round(glance, key):
             assert image.hash_value == hashlib.sha512(data).hexdigest()
         else:
             assert response.status_code == 400, (n, response.text)
-            assert "Image %s was not imported" % image_id in response.text
+            assert "Image %s was not uploaded" % image_id in response.text
             assert "does not match img_hash_value" in response.text
             assert image.status == "queued"
             assert not glance.stored(image_id)

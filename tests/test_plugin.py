@@ -71,9 +71,45 @@ def codes_of_refusal(case, method="glance-direct"):
     finally:
         logger.removeHandler(handler)
     refusals = [r for r in records if r.levelno == logging.WARNING
-                and "refused image" in r.msg]
+                and "import_guard refused" in r.msg]
     assert len(refusals) == 1
     return refusals[0].args["codes"].split(",")
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_every_line_of_the_task_carries_the_requests_context(
+        new_import, signed_for, signed):
+    """taskflow runs the task in a thread of its own: each of the plugin's
+    lines names the import's request context (oslo.log's prefix: request
+    id, user, project), and the refusal line names it in its text too."""
+    records = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append
+    logger = logging.getLogger("glance_import_guard.plugin")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        if signed:
+            case = new_import(signed_for(DEFAULT_DATA))
+            run(case)
+        else:
+            case = new_import({})
+            refuse(case)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert records
+    assert all(getattr(r, "context", None) is case.context
+               for r in records), [(r.msg, getattr(r, "context", None))
+                                   for r in records]
+    if not signed:
+        [refusal] = [r for r in records if r.levelno == logging.WARNING]
+        assert refusal.args["door"] == "import"
+        assert refusal.args["request"] == case.context.request_id
+        assert refusal.args["user"] == case.context.user_id
+        assert refusal.args["project"] == PROJECT
+        assert refusal.args["image"] == case.image_id
 
 
 def assert_retryable_after_refusal(case, staged_removed=True):

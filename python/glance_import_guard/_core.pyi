@@ -185,12 +185,20 @@ def seal_record(
         StagedFileChanged: the file changed while it settled.
     """
 
-def refusal_message(image_id: str, problems: Sequence[Problem]) -> str:
-    """The message of a refused import: the image id and every problem,
-    numbered, missing signature properties folded into one sentence.
+def refusal_message(
+    image_id: str,
+    problems: Sequence[Problem],
+    action: Literal["import", "upload", "stage", "change",
+                    "create"] = "import",
+) -> str:
+    """The message of a refusal: the image id, what was not done to it
+    (``action``: "Image X was not uploaded: ... Fix what is named and
+    upload again."), then every problem, numbered, missing signature
+    properties folded into one sentence.
 
     Raises:
-        ValueError: a problem is malformed or has an unknown code.
+        ValueError: a problem is malformed or has an unknown code, or
+            ``action`` is none of the five.
     """
 
 def b64decode(value: str) -> bytes:

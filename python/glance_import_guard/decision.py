@@ -68,14 +68,27 @@ def decide(guard, properties, path, roles, verify_signature, *,
     return problems, plan, result
 
 
-def refusal(log, image_id, project_id, problems):
-    """The message of a refusal, logged at WARNING on ``log`` (the caller's
-    logger) with the image, the project and the problem codes, as every
-    door logs it."""
-    message = _core.refusal_message(image_id, problems)
-    log.warning("import_guard refused image %(image)s of project "
-                "%(project)s [%(codes)s]: %(message)s",
-                {"image": image_id, "project": project_id,
+#: What each door would have done to the image (the refusal message
+#: says it was not done): ``_core.refusal_message``'s action.
+ACTIONS = {"upload": "upload", "stage": "stage", "import": "import",
+           "precheck": "import", "patch": "change", "location": "change",
+           "task": "create"}
+
+
+def refusal(log, image_id, context, problems, door):
+    """The message of a refusal at ``door``, logged at WARNING on ``log``
+    (the caller's oslo.log logger) with what a SOC needs: the door, the
+    image, the request id, user and project, the problem codes and the
+    message; the line carries ``context`` for oslo.log's format too."""
+    message = _core.refusal_message(image_id, problems,
+                                    ACTIONS.get(door, "change"))
+    log.warning("import_guard refused %(door)s of image %(image)s "
+                "(request %(request)s, user %(user)s, project %(project)s) "
+                "[%(codes)s]: %(message)s",
+                {"door": door, "image": image_id,
+                 "request": getattr(context, "request_id", None),
+                 "user": getattr(context, "user_id", None),
+                 "project": getattr(context, "project_id", None),
                  "codes": ",".join(p["code"] for p in problems),
-                 "message": message})
+                 "message": message}, context=context)
     return message

@@ -11,6 +11,7 @@ Enable it in ``glance-image-import.conf``::
     image_import_plugins = [import_guard]
 """
 
+import logging as std_logging
 import os
 
 from glance.async_.flows import api_image_import
@@ -109,6 +110,12 @@ class GuardImport(task.Task):
     def __init__(self, context, task_id, task_type, action_wrapper, stores,
                  import_method, method=None):
         self.context = context
+        # NOTE: taskflow runs the task in a thread of its own, where
+        # oslo.log would find no request context (or another request's):
+        # every line of the task names the request's (its request id,
+        # user and project), as oslo.log does for a ``context`` keyword.
+        self.log = logging.KeywordArgumentAdapter(LOG.logger,
+                                                  {"context": context})
         self.remote = (remote.Remote(method or {})
                        if import_method == "glance-download" else None)
         self.adopted = {}
@@ -127,8 +134,8 @@ class GuardImport(task.Task):
         try:
             guard = opts.guard(CONF)
         except _core.PolicyError as e:
-            LOG.error("import_guard is misconfigured, refusing import of "
-                      "image %s: %s", self.image_id, e)
+            self.log.error("import_guard is misconfigured, refusing import of "
+                           "image %s: %s", self.image_id, e)
             self._refuse([_core.problem(
                 "guard-misconfigured",
                 "the import guard is misconfigured; the cloud operator must "
@@ -137,9 +144,9 @@ class GuardImport(task.Task):
 
         path = _local_path(file_path)
         if path is None:
-            LOG.error("import_guard cannot read the staged data of image "
-                      "%s: it is at %r, not in a local file", self.image_id,
-                      file_path)
+            self.log.error(
+                "import_guard cannot read the staged data of image %s: it is "
+                "at %r, not in a local file", self.image_id, file_path)
             self._refuse([_core.problem(
                 "staged-data-unreadable",
                 "the staged image data cannot be read: it is not in a local "
@@ -191,8 +198,8 @@ class GuardImport(task.Task):
             # raised TypeError on common CA certificates). Glance shows any
             # exception but an UploadException as "Internal Error"
             # (NOTE: glance/async_/taskflow_executor.py).
-            LOG.exception("import_guard failed while checking image %s; "
-                          "refusing it", self.image_id)
+            self.log.exception("import_guard failed while checking image %s; "
+                               "refusing it", self.image_id)
             self._refuse([_core.problem(
                 "guard-failed",
                 "the import guard could not check this image because of an "
@@ -204,23 +211,25 @@ class GuardImport(task.Task):
         if self.adopted:
             with self.action_wrapper as action:
                 action.set_image_extra_properties(self.adopted)
-            LOG.info("import_guard gave image %s the %s properties of the "
-                     "%s, verified over the downloaded data: %s",
-                     self.image_id, "signature" if any(
-                         k in self.adopted
-                         for k in remote.SIGNATURE_PROPERTIES) else "digest",
-                     self.remote.describe(), ", ".join(sorted(self.adopted)))
-        LOG.info("import_guard accepted image %(image)s (%(bytes)d bytes, "
-                 "signature %(sig)s, declared digest %(declared)s)",
-                 {"image": self.image_id, "bytes": result["bytes"],
-                  "sig": "verified" if plan["signature"] else "not required",
-                  "declared": "matched" if plan["declared"] else "none"})
-        LOG.debug("import_guard digests of image %s: %s",
-                  self.image_id, result["digests"])
+            signed = any(k in self.adopted
+                         for k in remote.SIGNATURE_PROPERTIES)
+            self.log.info(
+                "import_guard gave image %s the %s properties of the %s, "
+                "verified over the downloaded data: %s", self.image_id,
+                "signature" if signed else "digest", self.remote.describe(),
+                ", ".join(sorted(self.adopted)))
+        self.log.info(
+            "import_guard accepted image %(image)s (%(bytes)d bytes, "
+            "signature %(sig)s, declared digest %(declared)s)",
+            {"image": self.image_id, "bytes": result["bytes"],
+             "sig": "verified" if plan["signature"] else "not required",
+             "declared": "matched" if plan["declared"] else "none"})
+        self.log.debug("import_guard digests of image %s: %s",
+                       self.image_id, result["digests"])
 
     def _refuse(self, problems):
         raise ImportRefused(decision.refusal(
-            LOG, self.image_id, self.context.project_id, problems))
+            LOG, self.image_id, self.context, problems, "import"))
 
     def revert(self, result, file_path=None, **kwargs):
         refused = isinstance(result, failure.Failure)
@@ -252,11 +261,43 @@ class GuardImport(task.Task):
         except FileNotFoundError:
             pass
         except OSError as e:
-            LOG.warning("import_guard could not remove the staged data of "
-                        "image %s at %s: %s", self.image_id, path, e)
+            self.log.warning(
+                "import_guard could not remove the staged data of image %s "
+                "at %s: %s", self.image_id, path, e)
         else:
-            LOG.debug("import_guard removed the staged data of image %s",
-                      self.image_id)
+            self.log.debug("import_guard removed the staged data of image %s",
+                           self.image_id)
+
+
+class _RefusalIsNotAnError(std_logging.Filter):
+    """Drops the traceback from the record of a refused import.
+
+    NOTE: Glance runs the import flow under taskflow's
+    ``DynamicLoggingListener`` with its executor's logger
+    (glance/async_/taskflow_executor.py, ``_run``), which logs a failed
+    task at WARNING with the exception's traceback, and oslo.log prefixes
+    every traceback line with ERROR (``logging_exception_prefix``): an
+    operator who alerts on ERROR would be paged for each refusal. A
+    refusal is the guard doing its job: the listener's WARNING line stays
+    (the task, its state, the message), and so does the guard's own
+    WARNING refusal line; only the traceback goes, and only an
+    ``ImportRefused``'s.
+    """
+
+    def filter(self, record):
+        if record.exc_info and isinstance(record.exc_info[1], ImportRefused):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_EXECUTOR_LOGGER = "glance.async_.taskflow_executor"
+
+
+def _quiet_refusals():
+    logger = std_logging.getLogger(_EXECUTOR_LOGGER)
+    if not any(isinstance(f, _RefusalIsNotAnError) for f in logger.filters):
+        logger.addFilter(_RefusalIsNotAnError())
 
 
 def get_flow(**kwargs):
@@ -269,6 +310,7 @@ def get_flow(**kwargs):
     :param backend: the stores the image is being imported to
     :param import_req: the import request body
     """
+    _quiet_refusals()
     task_type = kwargs["task_type"]
     import_req = kwargs.get("import_req") or {}
     method = import_req.get("method") or {}

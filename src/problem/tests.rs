@@ -42,15 +42,35 @@ fn refusal_message_folds_missing_properties_and_numbers_the_rest() {
         problem(DigestMismatch, "data does not match"),
     ];
     assert_eq!(
-        refusal_message("42", &problems),
+        refusal_message("42", &problems, Action::Import),
         "Image 42 was not imported: (1) this cloud imports only signed images, and \
          img_signature is missing, img_signature_key_type is empty and \
          img_signature_certificate_uuid is missing; (2) hash method is odd; \
          (3) data does not match. Fix what is named and import again."
     );
     assert_eq!(
-        refusal_message("42", &problems[3..4]),
+        refusal_message("42", &problems[3..4], Action::Import),
         "Image 42 was not imported: (1) this cloud imports only signed images, and \
          img_signature_certificate_uuid is missing. Fix what is named and import again."
     );
+}
+
+#[test]
+fn refusal_message_says_what_was_not_done_and_what_to_do_again() {
+    let problems = [problem(DigestMismatch, "data does not match")];
+    for (action, done, again) in [
+        (Action::Upload, "uploaded", "upload again"),
+        (Action::Stage, "staged", "stage again"),
+        (Action::Change, "changed", "try again"),
+        (Action::Create, "created", "try again"),
+    ] {
+        assert_eq!(
+            refusal_message("7", &problems, action),
+            format!(
+                "Image 7 was not {done}: (1) data does not match. Fix what is named and {again}."
+            )
+        );
+    }
+    assert_eq!(Action::from_name("upload"), Some(Action::Upload));
+    assert_eq!(Action::from_name("imported"), None);
 }

@@ -24,7 +24,7 @@ use crate::guard;
 use crate::hasher::{self, HashOptions};
 use crate::plan::{FileVerdict, Plan, Signature};
 use crate::policy::Policy;
-use crate::problem::{refusal_message as message_of_refusal, Problem, ProblemCode};
+use crate::problem::{refusal_message as message_of_refusal, Action, Problem, ProblemCode};
 
 mod errors;
 mod logging;
@@ -134,11 +134,18 @@ fn hash_file(
     Ok(hexes(&digests))
 }
 
-/// The message of a refused import: the image id and every problem.
+/// The message of a refusal: the image id, what was not done to it
+/// (`action`: import, upload, stage, change, create) and every problem.
 #[pyfunction]
-fn refusal_message(image_id: &str, problems: &Bound<'_, PyAny>) -> PyResult<String> {
+#[pyo3(signature = (image_id, problems, action = "import"))]
+fn refusal_message(image_id: &str, problems: &Bound<'_, PyAny>, action: &str) -> PyResult<String> {
     let problems: Vec<Problem> = argument(problems, "problems")?;
-    guarded(|| Ok(message_of_refusal(image_id, &problems)))
+    let action = Action::from_name(action).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "action must be import, upload, stage, change or create, not {action:?}"
+        ))
+    })?;
+    guarded(|| Ok(message_of_refusal(image_id, &problems, action)))
 }
 
 /// Decodes `value` exactly as cursive decodes `img_signature` (Python's

@@ -112,11 +112,11 @@ def _decide(door, request, kwargs):
         _patch(context, image_id, kwargs.get("changes") or [])
         return False
     if door == "location":
-        raise refuse_door(context, image_id, "location-refused",
+        raise refuse_door(context, image_id, door, "location-refused",
                           LOCATION_REFUSED)
     if door == "task":
         raise refuse_door(
-            context, None, "legacy-task-refused",
+            context, None, door, "legacy-task-refused",
             "this cloud does not run the tasks API's import, which checks "
             "no signature; create the image and import it "
             "(POST /v2/images/{id}/import)")
@@ -124,7 +124,7 @@ def _decide(door, request, kwargs):
               "it until the guard is updated for this Glance",
               request.method, decision.shown(request.path))
     raise refuse_door(
-        context, image_id, "unknown-request",
+        context, image_id, door, "unknown-request",
         "the import guard does not know this call of Glance's API, so it "
         "refuses it; the cloud operator must update the import guard")
 
@@ -186,7 +186,7 @@ def _guard(context, image_id):
         raise refusal(context, image_id, [_core.problem(
             "guard-misconfigured",
             "the import guard is misconfigured; the cloud operator must "
-            "fix [import_guard] in glance-api.conf")]) from None
+            "fix [import_guard] in glance-api.conf")], "upload") from None
 
 
 def _upload_pass(context, image_id, _staged):
@@ -201,14 +201,14 @@ def _upload_pass(context, image_id, _staged):
         decision.properties_of(image.extra_properties), context.roles or [])
     plan = verdict["plan"]
     if verdict["problems"]:
-        raise refusal(context, image_id, verdict["problems"])
+        raise refusal(context, image_id, verdict["problems"], "upload")
     certificate = None
     sig = plan["signature"]
     if sig:
         certificate, problems = signature.certificate_of(
             context, guard, sig, CONF.import_guard.trusted_certificate_ids)
         if problems:
-            raise refusal(context, image_id, problems)
+            raise refusal(context, image_id, problems, "upload")
     stream = _stream(guard, plan)
 
     def finish():
@@ -218,7 +218,7 @@ def _upload_pass(context, image_id, _staged):
             problems += signature.verify_with_certificate(
                 certificate, sig, result["digests"][sig["hash"]])
         if problems:
-            raise refusal(context, image_id, problems)
+            raise refusal(context, image_id, problems, "upload")
         LOG.info("import_guard accepted the upload of image %(image)s "
                  "(%(bytes)d bytes, signature %(sig)s)",
                  {"image": image_id, "bytes": result["bytes"],
@@ -266,7 +266,7 @@ def _patch(context, image_id, changes):
     touched = {str(c["path"][0]) for c in changes
                if isinstance(c, dict) and c.get("path")}
     if "locations" in touched:
-        raise refuse_door(context, image_id, "location-refused",
+        raise refuse_door(context, image_id, "patch", "location-refused",
                           LOCATION_REFUSED)
     group = CONF.import_guard
     guarded = set(_core.SIGNATURE_PROPERTIES) | {
@@ -277,7 +277,7 @@ def _patch(context, image_id, changes):
     image = image_of(context, image_id)
     if image is not None and image.status != "queued":
         raise refuse_door(
-            context, image.image_id, "verified-property-change",
+            context, image.image_id, "patch", "verified-property-change",
             "%s cannot change once the image has data (it is %s): the "
             "guard verified the data against them; create a new image "
             "instead" % (", ".join(names), image.status))

@@ -28,14 +28,16 @@ def exemption(context, door):
     return sorted(found)
 
 
-def refuse_door(context, image_id, code, message):
+def refuse_door(context, image_id, door, code, message):
+    """The 403 of a request ``door`` does not take (``code``)."""
     return webob.exc.HTTPForbidden(explanation=decision.refusal(
-        LOG, decision.shown(image_id or "(new)"), context.project_id,
-        [_core.problem(code, message)]))
+        LOG, decision.shown(image_id or "(new)"), context,
+        [_core.problem(code, message)], door))
 
 
-def refusal(context, image_id, problems):
-    message = decision.refusal(LOG, image_id, context.project_id, problems)
+def refusal(context, image_id, problems, door):
+    """The 400 of a request to ``door`` that ``problems`` refuse."""
+    message = decision.refusal(LOG, image_id, context, problems, door)
     # NOTE: raised from the body's read(), HTTPBadRequest makes Glance
     # delete what it stored, put the image back to queued and answer 400
     # with this message (glance/api/v2/image_data.py, upload).

@@ -93,7 +93,7 @@ def check(context, task_input):
                       decision.shown(image_id))
         raise guard_failed(image_id) from None
     if problems:
-        raise refusal(context, image_id, problems)
+        raise refusal(context, image_id, problems, "precheck")
 
 
 def _problems(context, image_id, method):
