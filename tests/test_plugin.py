@@ -274,11 +274,17 @@ def test_unsigned_image_is_accepted_when_signatures_are_not_required(
 
 
 def test_exempt_role_skips_the_signature_but_not_the_digest(
-        new_import, conf):
+        new_import, conf, caplog):
     conf(group="import_guard", exempt_roles=["admin"])
     case = new_import({}, roles=("admin", "member"))
-    run(case)
+    with caplog.at_level(logging.INFO, logger="glance_import_guard"):
+        run(case)
     assert_untouched_after_acceptance(case)
+    [used] = [r for r in caplog.records if "exempt by role" in r.getMessage()]
+    assert used.levelno == logging.INFO
+    assert used.args["roles"] == "admin"
+    assert used.args["image"] == case.image_id
+    assert used.args["user"] == case.context.user_id
 
     case = new_import({"img_hash_algo": "sha256",
                        "img_hash_value": sha("sha256", b"other")},

@@ -92,3 +92,25 @@ def refusal(log, image_id, context, problems, door):
                  "codes": ",".join(p["code"] for p in problems),
                  "message": message}, context=context)
     return message
+
+
+def log_exemption_used(log, door, image_id, context, plan, group):
+    """Logs at INFO, naming the caller and the role, when ``plan`` (an
+    accepted one) skipped the signature this cloud requires because the
+    caller holds one of ``group.exempt_roles``: the one way past the
+    signature requirement, so an operator sees each use of it."""
+    if plan["signature"] or not group.require_signature:
+        return
+    roles = sorted(set(getattr(context, "roles", None) or [])
+                   & set(group.exempt_roles))
+    if roles:
+        log.info("import_guard accepted %(door)s of image %(image)s "
+                 "without a signature: the caller is exempt by role "
+                 "%(roles)s (request %(request)s, user %(user)s, project "
+                 "%(project)s)",
+                 {"door": door, "image": image_id, "roles": ",".join(roles),
+                  "request": getattr(context, "request_id", None),
+                  "user": getattr(context, "user_id", None),
+                  "project": getattr(context, "project_id", None)},
+                 context=context)
+

@@ -224,6 +224,8 @@ class GuardImport(task.Task):
             {"image": self.image_id, "bytes": result["bytes"],
              "sig": "verified" if plan["signature"] else "not required",
              "declared": "matched" if plan["declared"] else "none"})
+        decision.log_exemption_used(LOG, "import", self.image_id,
+                                    self.context, plan, group)
         self.log.debug("import_guard digests of image %s: %s",
                        self.image_id, result["digests"])
 

@@ -223,6 +223,8 @@ def _upload_pass(context, image_id, _staged):
                  "(%(bytes)d bytes, signature %(sig)s)",
                  {"image": image_id, "bytes": result["bytes"],
                   "sig": "verified" if sig else "not required"})
+        decision.log_exemption_used(LOG, "upload", image_id, context, plan,
+                                    CONF.import_guard)
 
     return stream, finish
 
