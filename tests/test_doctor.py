@@ -1,6 +1,7 @@
 """glance-import-guard doctor, on real config trees: each door open, then
 closed. The command itself runs as the installed console script for the
-all-closed tree, a stock tree and bad usage; the rest call doctor.py."""
+all-closed tree, a stock tree and bad usage; the rest call the doctor
+package."""
 
 import io
 import json
@@ -10,7 +11,7 @@ import sys
 
 import pytest
 
-from glance_import_guard import cli, doctor, doctor_rows
+from glance_import_guard import cli, doctor
 from support import harness
 
 CLI = os.path.join(os.path.dirname(sys.executable), "glance-import-guard")
@@ -73,7 +74,7 @@ def write_tree(folder, api=None, plugins="[import_guard]", paste=None,
 
 def rows(folder, nova=None):
     deployment = doctor.Deployment(str(folder), nova and str(nova))
-    found = doctor_rows.rows(deployment)
+    found = doctor.check(deployment)
     return {r.door: r for r in found}
 
 

@@ -1,4 +1,5 @@
-"""The doctor's rows: one per door, each from a ``doctor.Deployment``.
+"""The doctor's rows for glance-api: one ``Row`` per door, each from a
+``Deployment`` (nova.conf's rows are in ``nova``).
 
 A row is ``closed`` when the door is shut for callers who are not exempt,
 ``open`` when an unsigned image can get through it (or glance-api would
@@ -6,24 +7,18 @@ refuse every import, or not start), ``warning`` when it needs a look but
 lets nothing unsigned through.
 """
 
+import collections
 import os
 from importlib import metadata
 
 from oslo_config import cfg
 
 from glance_import_guard import _core, opts
-from glance_import_guard.doctor import (
-    CLOSED,
-    CONTEXT_FACTORIES,
-    GUARD_FILTER,
-    OPEN,
-    WARNING,
-    Row,
-    Unreadable,
-    is_set,
-    value,
-)
+from glance_import_guard.doctor.deployment import is_set, value
+from glance_import_guard.doctor.paste import CONTEXT_FACTORIES, GUARD_FILTER
 
+CLOSED, OPEN, WARNING = "closed", "open", "warning"
+Row = collections.namedtuple("Row", "door status found fix")
 PLUGIN = "import_guard"
 # Plugins that rewrite the staged data: the guard after them checks bytes
 # nobody signed.
@@ -306,7 +301,7 @@ def workers(d):
     return Row("workers", CLOSED, found, None)
 
 
-def _service_roles(d):
+def service_roles(d):
     try:
         return list(d.conf[opts.GROUP].exempt_service_roles)
     except (cfg.NoSuchOptError, AttributeError):
@@ -315,7 +310,7 @@ def _service_roles(d):
 
 def exemptions(d):
     group = d.conf[opts.GROUP]
-    service, roles = _service_roles(d), list(group.exempt_roles)
+    service, roles = service_roles(d), list(group.exempt_roles)
     found = []
     if service:
         found.append("exempt_service_roles = %s: holders of such a service "
@@ -329,65 +324,3 @@ def exemptions(d):
                    None)
     return Row("exemptions", WARNING, "[import_guard] " + "; ".join(found),
                None)
-
-
-def nova(d):
-    if d.nova is None:
-        return []
-    glance = d.nova.glance
-    rows = []
-    if glance.verify_glance_signatures:
-        rows.append(Row("nova signatures", CLOSED,
-                        "[glance] verify_glance_signatures = true", None))
-    else:
-        rows.append(Row("nova signatures", WARNING, "[glance] verify_glance_"
-                        "signatures = false: Nova boots unsigned images",
-                        "set [glance] verify_glance_signatures = true in "
-                        "nova.conf"))
-    ids = list(glance.default_trusted_certificate_ids)
-    found = "[glance] enable_certificate_validation = %s, default_trusted_" \
-        "certificate_ids = %s" % (
-            str(glance.enable_certificate_validation).lower(),
-            ", ".join(ids) or "(empty)")
-    if glance.enable_certificate_validation and not ids:
-        rows.append(Row("nova certificates", WARNING, found + ": boots "
-                        "without trusted ids per server fail",
-                        "set [glance] default_trusted_certificate_ids in "
-                        "nova.conf"))
-    else:
-        rows.append(Row("nova certificates", CLOSED, found, None))
-    sends = d.nova.service_user.send_service_user_token
-    found = "[service_user] send_service_user_token = %s" % (
-        str(sends).lower())
-    if not sends and _service_roles(d):
-        rows.append(Row("nova service token", WARNING, found + ": Nova "
-                        "snapshots will be refused, no service token "
-                        "reaches Glance",
-                        "set [service_user] send_service_user_token = true "
-                        "in nova.conf"))
-    else:
-        rows.append(Row("nova service token", CLOSED, found, None))
-    return rows
-
-
-def _guarded(door, function, d):
-    try:
-        result = function(d)
-    except Unreadable as e:
-        return [Row(door, OPEN, "cannot read %s (glance-api cannot either)"
-                    % e, "correct it")]
-    return result if isinstance(result, list) else [result]
-
-
-def rows(d):
-    out = []
-    for door, function in (
-            ("import plugin", plugin), ("upload filter", upload_filter),
-            ("guard options", guard_options),
-            ("import methods", import_methods), ("policy", policy_rows),
-            ("locations", locations), ("lock path", lock_path),
-            ("key manager", key_manager),
-            ("workers", workers), ("exemptions", exemptions),
-            ("nova", nova)):
-        out += _guarded(door, function, d)
-    return out
