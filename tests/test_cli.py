@@ -3,16 +3,21 @@
 import hashlib
 import json
 import os
+import pathlib
+import re
 import shlex
 import subprocess
 import sys
+from importlib import metadata
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+import glance_import_guard
 from support import signing
 
 CLI = os.path.join(os.path.dirname(sys.executable), "glance-import-guard")
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def run(*args):
@@ -205,3 +210,27 @@ def test_check_verifies_the_chain_to_trusted_certificates(tmp_path, image):
     assert refused.returncode == 1
     assert [p["code"] for p in json.loads(refused.stdout)["problems"]] == [
         "certificate-untrusted"]
+
+
+def cargo_version():
+    """Cargo.toml's ``[package] version``, read here (with a regex: the
+    matrix runs this file on Pythons without tomllib)."""
+    text = (ROOT / "Cargo.toml").read_text()
+    package = re.search(r"^\[package\]$(.*?)(?=^\[|\Z)", text,
+                        re.M | re.S).group(1)
+    return re.search(r'^version\s*=\s*"([^"]+)"$', package, re.M).group(1)
+
+
+def test_version_is_the_installed_distributions():
+    out = run("--version")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "glance-import-guard %s\n" % metadata.version(
+        "glance-import-guard")
+
+
+def test_version_is_cargo_tomls():
+    # Cargo.toml holds a plain MAJOR.MINOR.PATCH, which PEP 440 (the
+    # metadata's form) spells the same.
+    assert run("--version").stdout == "glance-import-guard %s\n" % (
+        cargo_version())
+    assert glance_import_guard.__version__ == cargo_version()

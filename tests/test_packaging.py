@@ -24,6 +24,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib  # 3.11+: .venv runs this file, the matrix does not
 
 from conftest import SUMMARY
 
@@ -77,6 +78,14 @@ def test_wheel_is_abi3_for_python_39_and_manylinux2014():
     SUMMARY.append("packaging: %s (%.1f MiB): tags %s, Requires-Python %s"
                    % (wheel.name, wheel.stat().st_size / 2**20,
                       ", ".join(tags), floor))
+
+
+def test_the_version_is_written_only_in_cargo_toml():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text())["package"]
+    metadata = wheel_metadata(release_wheel(), "METADATA")
+    assert metadata["Version"] == cargo["version"]
 
 
 def test_auditwheel_manylinux2014_without_external_openssl():
@@ -150,6 +159,27 @@ def test_backend_accepts_this_cargo_and_refuses_an_old_one(
     err = capsys.readouterr().err
     assert "cannot be built from source here: %s is cargo 1.79.0" % fake in err
     assert "Rust 1.80 or newer" in err
+
+
+def test_backend_is_maturin_with_cargo_tomls_version_and_no_warning(
+        tmp_path):
+    """pip builds through build_backend/backend.py, that is with maturin,
+    so maturin's warning that build-backend is not maturin is wrong here
+    and the backend turns it off; the metadata has Cargo.toml's version."""
+    env = {k: v for k, v in os.environ.items()
+           if k != "MATURIN_NO_MISSING_BUILD_BACKEND_WARNING"}
+    # As pip's build environment: maturin's hooks run `maturin` from PATH.
+    env["PATH"] = str(BIN) + os.pathsep + env.get("PATH", "")
+    hook = ("import sys; sys.path.insert(0, 'build_backend'); import backend; "
+            "print(backend.prepare_metadata_for_build_wheel(sys.argv[1]))")
+    result = run(sys.executable, "-c", hook, str(tmp_path), cwd=ROOT,
+                 env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    dist_info = tmp_path / result.stdout.strip().splitlines()[-1]
+    metadata = email.message_from_bytes((dist_info / "METADATA").read_bytes())
+    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text())["package"]
+    assert metadata["Version"] == cargo["version"]
+    assert "build-backend" not in result.stderr, result.stderr
 
 
 def test_sdist_without_rust_says_what_to_install(tmp_path):

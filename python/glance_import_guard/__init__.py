@@ -9,7 +9,12 @@ whose :class:`Guard` every caller builds once from the options
 (:func:`glance_import_guard.opts.guard`); :mod:`glance_import_guard.plugin`
 glues it into Glance's import flow and :mod:`glance_import_guard.opts`
 declares the ``[import_guard]`` options.
+
+``glance_import_guard.__version__`` is the installed distribution's
+version (what pip shows), which maturin takes from Cargo.toml.
 """
+
+from importlib import metadata
 
 from glance_import_guard._core import (
     AUTO_THREADS,
@@ -48,3 +53,12 @@ __all__ = [
     "refusal_message",
     "signature_hash_methods",
 ]
+
+
+def __getattr__(name):
+    # PEP 562: ``__version__`` is read from the distribution's metadata
+    # when asked for, so importing the guard (glance-api does, in every
+    # worker) never depends on it.
+    if name == "__version__":
+        return metadata.version("glance-import-guard")
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

@@ -4,6 +4,7 @@
     glance-import-guard check IMAGE --property k=v ... [--certificate CERT]
     glance-import-guard doctor [--config-dir DIR] [--nova-config FILE]
     glance-import-guard audit --config-dir DIR [--project ID] [--image ID ...]
+    glance-import-guard --version
 
 ``sign`` reads the image once (the core's one pass), signs the digest with
 the key, and prints every property the guard needs as ``--property k=v``
@@ -11,7 +12,7 @@ arguments for ``openstack image create`` (or as JSON). ``check`` runs every
 rule of the guard offline on a file and a set of properties and, given the
 signing certificate, verifies the signature as the guard would.
 ``doctor`` reads a glance-api configuration and tells which doors let an
-unsigned image become active (see ``doctor.py``). ``audit`` checks the
+unsigned image become active (see ``doctor/``). ``audit`` checks the
 images already in the stores (see ``audit.py``).
 """
 
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import utils as asym_utils
 from cursive import signature_utils
 from oslo_config import cfg
 
-from glance_import_guard import _core, decision, opts, signature
+from glance_import_guard import __version__, _core, decision, opts, signature
 
 EXIT_ACCEPT, EXIT_REFUSE, EXIT_USAGE = 0, 1, 2
 CURVE_KEY_TYPES = {"secp384r1": ("ECC_SECP384R1", "SHA-384"),
@@ -236,6 +237,8 @@ def parser():
         prog="glance-import-guard",
         description="Sign images for Glance's import guard, or check offline "
                     "what the guard would decide.")
+    p.add_argument("--version", action="version",
+                   version="%(prog)s " + __version__)
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser(
