@@ -5,6 +5,10 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
+# maturin warns on every build that pyproject.toml's build-backend is not
+# "maturin"; it is maturin, wrapped (build_backend/backend.py, see
+# pyproject.toml), so the warning is wrong here.
+export MATURIN_NO_MISSING_BUILD_BACKEND_WARNING := 1
 
 .PHONY: demo test bench lint wheel venv clean
 

@@ -9,6 +9,7 @@ tries to download a Rust toolchain, which would still not find the OpenSSL
 headers a source build links against.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -20,6 +21,13 @@ from maturin import (  # noqa: F401  (hooks that need no Rust check)
 )
 
 RUST_MIN = (1, 80)
+
+# maturin warns that build-backend "is not set to maturin, packaging tools
+# such as pip will not use maturin" whenever pyproject.toml names another
+# backend; here pip is using maturin, through this module. The frontend
+# runs the hooks in a process of their own, so this reaches only the
+# maturin commands they start.
+os.environ.setdefault("MATURIN_NO_MISSING_BUILD_BACKEND_WARNING", "1")
 
 NO_RUST = """
 glance-import-guard cannot be built from source here: {found}.
