@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use arbitrary::Arbitrary;
 use glance_import_guard::rules::SIGNATURE_PROPERTIES;
 use glance_import_guard::{
-    check_digests, check_properties, hash_reader, refusal_message, Algorithm, CertificatePolicy,
-    HashOptions, Policy,
+    check_digests, check_properties, hash_reader, refusal_message, Action, Algorithm,
+    CertificatePolicy, HashOptions, Policy,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -97,7 +97,7 @@ fuzz_target!(|input: Input| {
     let mut problems = verdict.problems.clone();
     problems.extend(check_digests(&verdict.plan, &digests));
     if !problems.is_empty() {
-        let message = refusal_message("image", &problems);
+        let message = refusal_message("image", &problems, Action::Import);
         assert!(message.starts_with("Image image was not imported: (1) "));
     }
 });
