@@ -300,11 +300,13 @@ def fill_pools(server, signed_props):
 #   and SQLite's pool may open one more file: 4 of slack against 100 for
 #   a leak per body. Measured: equal (10 -> 10, 16 -> 16).
 # - memory: Glance alone grows by 1.2 to 3.2 MiB over the same 100 bodies
-#   (measured, gunicorn); the guard measured 2.9 to 3.5 MiB more. A leak
-#   of what each body sent (193 KiB) would be some 19 MiB.
+#   (measured, gunicorn); the guard measured 2.9 to 3.5 MiB more, and 6.1
+#   MiB in all once under uWSGI (a fresh-clone CI run: 169.8 -> 175.9
+#   MiB, threads and fds equal). A leak of what each body sent (193 KiB)
+#   would be some 19 MiB: 10 MiB of slack still fails on it.
 THREAD_SLACK = 2
 FD_SLACK = 4
-RSS_SLACK = 6 << 20
+RSS_SLACK = 10 << 20
 
 
 def test_a_hundred_abandoned_bodies_leave_the_worker_flat(servers,
