@@ -66,8 +66,10 @@ CONFIGURATIONS = {
         "exempt_service_roles": TEMPEST_ROLES}},
     "guard": {"guard": True, "import_guard": {}},
 }
-# The guard's refusal: the start of its message (src/problem.rs).
-REFUSAL = re.compile(r"was not (?:uploaded|imported)")
+# The guard's refusal: the start of its message, with what was not done at
+# the door (src/problem.rs, Action).
+REFUSAL = re.compile(r"Image \S+ was not (?:imported|uploaded|staged|changed"
+                     r"|created): \(1\) ")
 SERVER_ERROR = re.compile(r"ServerFault|Got server fault|"
                           r"Internal Server Error|500 Internal")
 UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
