@@ -124,10 +124,9 @@ def _read(admin, location, stream, connections=None):
     data = None
     if connections is not None and (store or not multi):
         data = connections.reader(url, store if multi else None)
-    if data is None and multi:
-        data, _ = glance_store.get(url, store, context=admin)
-    elif data is None:
-        data, _ = glance_store.get_from_backend(url, context=admin)
+    if data is None:
+        data, _ = (glance_store.get(url, store, context=admin) if multi
+                   else glance_store.get_from_backend(url, context=admin))
     try:
         for chunk in data:
             stream.update(chunk)

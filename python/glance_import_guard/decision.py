@@ -68,6 +68,13 @@ def decide(guard, properties, path, roles, verify_signature, *,
     return problems, plan, result
 
 
+def _who(context):
+    """The request id, user and project of ``context``, for a log line."""
+    return {"request": getattr(context, "request_id", None),
+            "user": getattr(context, "user_id", None),
+            "project": getattr(context, "project_id", None)}
+
+
 #: What each door would have done to the image (the refusal message
 #: says it was not done): ``_core.refusal_message``'s action.
 ACTIONS = {"upload": "upload", "stage": "stage", "import": "import",
@@ -85,10 +92,7 @@ def refusal(log, image_id, context, problems, door):
     log.warning("import_guard refused %(door)s of image %(image)s "
                 "(request %(request)s, user %(user)s, project %(project)s) "
                 "[%(codes)s]: %(message)s",
-                {"door": door, "image": image_id,
-                 "request": getattr(context, "request_id", None),
-                 "user": getattr(context, "user_id", None),
-                 "project": getattr(context, "project_id", None),
+                {"door": door, "image": image_id, **_who(context),
                  "codes": ",".join(p["code"] for p in problems),
                  "message": message}, context=context)
     return message
@@ -109,8 +113,4 @@ def log_exemption_used(log, door, image_id, context, plan, group):
                  "%(roles)s (request %(request)s, user %(user)s, project "
                  "%(project)s)",
                  {"door": door, "image": image_id, "roles": ",".join(roles),
-                  "request": getattr(context, "request_id", None),
-                  "user": getattr(context, "user_id", None),
-                  "project": getattr(context, "project_id", None)},
-                 context=context)
-
+                  **_who(context)}, context=context)
