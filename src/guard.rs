@@ -33,14 +33,11 @@ impl Guard {
         &self.policy
     }
 
-    /// Every problem of `properties` for an import by `roles`, and the plan
-    /// for the pass over the bytes.
-    pub fn check_properties(
-        &self,
-        properties: &BTreeMap<String, String>,
-        roles: &[String],
-    ) -> Verdict {
-        rules::check_properties(properties, &self.policy, roles)
+    /// Every problem of `properties` for an import by a caller who is
+    /// `exempt` from the signature requirement or not, and the plan for the
+    /// pass over the bytes.
+    pub fn check_properties(&self, properties: &BTreeMap<String, String>, exempt: bool) -> Verdict {
+        rules::check_properties(properties, &self.policy, exempt)
     }
 
     /// Hashes the staged file as `plan` says and compares the declared

@@ -45,7 +45,7 @@ pub struct Plan {
 pub struct Verdict {
     /// Empty when the properties pass.
     pub problems: Vec<Problem>,
-    /// False when the import's roles exempt it (or signatures are not required).
+    /// False when the caller is exempt (or signatures are not required).
     pub signature_required: bool,
     /// Whether reading the data can add anything: the properties pass, or
     /// a well-formed digest was declared (so the user learns at once

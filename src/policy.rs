@@ -28,8 +28,6 @@ pub struct Policy {
     pub hash_value_property: String,
     /// Algorithms a declared digest may use.
     pub allowed_hash_algorithms: Vec<Algorithm>,
-    /// Roles whose imports need no signature (a declared digest still counts).
-    pub exempt_roles: Vec<String>,
     /// Extra digests to compute in the same pass (Glance's own
     /// `hashing_algorithm`, for the log). Names the registry does not know
     /// are skipped: they are Glance's business, not a reason to refuse.

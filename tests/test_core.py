@@ -127,7 +127,8 @@ def policy(**changes):
 
 def test_check_properties_returns_codes_and_a_plan():
     verdict = guard.Guard(policy(require_signature=False)).check_properties(
-        {"img_hash_algo": "SHA256", "img_hash_value": "AB" * 32}, [])
+        {"img_hash_algo": "SHA256", "img_hash_value": "AB" * 32},
+        exempt=False)
     assert verdict == {
         "problems": [], "signature_required": False, "read_data": True,
         "plan": {"algorithms": ["sha256"], "signature": None,
@@ -149,7 +150,7 @@ def test_bad_policy_is_a_policy_error_not_a_crash():
 def test_a_callers_bad_arguments_are_type_and_value_errors():
     g = guard.Guard(policy())
     with pytest.raises(TypeError):
-        g.check_properties({"a": 1}, [])
+        g.check_properties({"a": 1}, exempt=False)
     with pytest.raises(ValueError, match="invalid plan"):
         g.check_file("/dev/null", {"algorithms": ["crc32"]})
     with pytest.raises(ValueError, match="invalid problems"):
@@ -170,6 +171,12 @@ def test_keyword_only_arguments(tmp_path):
         g.check_file("/dev/null", {"algorithms": []}, 4096)
     with pytest.raises(TypeError):
         g.check_certificate(b"", {}, 0)
+    # The exemption is a decision the caller names, never a list of
+    # roles the core would weigh.
+    with pytest.raises(TypeError):
+        g.check_properties({}, [])
+    with pytest.raises(TypeError):
+        g.check_properties({})
     assert guard.hash_file(empty, ["md5"], chunk_size=4096,
                            threads=guard.AUTO_THREADS) == {
         "md5": hashlib.md5(b"").hexdigest()}
@@ -195,7 +202,8 @@ def test_check_file_compares_the_declared_digest(tmp_path):
     g = guard.Guard(policy(require_signature=False))
     plan = g.check_properties(
         {"img_hash_algo": "sha256",
-         "img_hash_value": hashlib.sha256(b"abd").hexdigest()}, [])["plan"]
+         "img_hash_value": hashlib.sha256(b"abd").hexdigest()},
+        exempt=False)["plan"]
     result = g.check_file(path, plan)
     assert result["bytes"] == 3
     assert result["digests"] == {"sha256": hashlib.sha256(b"abc").hexdigest()}
@@ -220,7 +228,8 @@ def test_no_panic_exception_crosses_the_boundary():
                  lambda: guard.hash_file("/x", None),
                  lambda: guard.hash_file("/x", ["sha256"], chunk_size=-1),
                  lambda: guard.Guard(policy()).check_file("/x", None),
-                 lambda: guard.Guard(policy()).check_properties(None, []),
+                 lambda: guard.Guard(policy()).check_properties(
+                     None, exempt=False),
                  lambda: guard.Guard(None),
                  lambda: guard.b64decode(None)):
         with pytest.raises((TypeError, ValueError, OverflowError,
@@ -367,7 +376,8 @@ def test_a_stream_gives_the_digests_of_its_bytes_in_any_chunking():
     data = os.urandom(3 << 20) + b"tail"
     plan = g.check_properties(
         {"img_hash_algo": "sha256",
-         "img_hash_value": hashlib.sha256(data).hexdigest()}, [])["plan"]
+         "img_hash_value": hashlib.sha256(data).hexdigest()},
+        exempt=False)["plan"]
     plan["algorithms"] += ["md5", "sha512"]
     for chunk in (1 << 16, 12345, len(data)):
         stream = g.stream(plan, threads=2)

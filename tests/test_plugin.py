@@ -298,6 +298,42 @@ def test_exempt_role_skips_the_signature_but_not_the_digest(
     refuse(case)
 
 
+def test_the_skip_signature_rule_skips_the_signature_but_not_the_digest(
+        new_import, conf, caplog, tmp_path, monkeypatch):
+    """The rule in Glance's policy file, with Glance's enforcer: the
+    role in the project that owns the image imports unsigned (each use
+    logged at INFO); its declared digest still counts; others sign."""
+    from oslo_config import cfg
+    from oslo_policy import opts as policy_opts
+
+    from glance_import_guard import policies
+    policy_opts.set_defaults(cfg.CONF)
+    path = tmp_path / "policy.yaml"
+    path.write_text('"import_guard:skip_signature": "role:image_builder '
+                    'and project_id:%(project_id)s"\n')
+    conf(group="oslo_policy", policy_file=str(path))
+    monkeypatch.setattr(policies, "_glance_enforcer", None)
+    case = new_import({}, roles=("image_builder", "member"))
+    with caplog.at_level(logging.INFO, logger="glance_import_guard"):
+        run(case)
+    assert_untouched_after_acceptance(case)
+    [used] = [r for r in caplog.records
+              if "policy rule" in r.getMessage()]
+    assert used.levelno == logging.INFO
+    assert used.args["rule"] == "import_guard:skip_signature"
+    assert used.args["image"] == case.image_id
+
+    case = new_import({"img_hash_algo": "sha256",
+                       "img_hash_value": sha("sha256", b"other")},
+                      roles=("image_builder",))
+    message = refuse(case)
+    assert "does not match" in message
+    assert "img_signature is missing" not in message
+
+    assert "img_signature is missing" in refuse(
+        new_import({}, roles=("member", "admin")))
+
+
 def test_require_hash(new_import, conf, signed_properties):
     conf(group="import_guard", require_hash=True)
     case = new_import(signed_properties)

@@ -26,7 +26,6 @@ POLICY = {
     "hash_algo_property": "img_hash_algo",
     "hash_value_property": "img_hash_value",
     "allowed_hash_algorithms": ["sha256", "sha512"],
-    "exempt_roles": [],
     "also_compute": [],
     "certificate": {"require_curve_match": True,
                     "check_certificate_dates": True,

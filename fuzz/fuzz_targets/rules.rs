@@ -1,4 +1,4 @@
-//! The property rules on arbitrary property maps, roles and policy
+//! The property rules on arbitrary property maps, exemptions and policy
 //! switches: no panic, and the verdict is self-consistent.
 #![no_main]
 
@@ -22,10 +22,9 @@ struct Input {
     certificate_id: Option<String>,
     hash_algo: Option<String>,
     hash_value: Option<String>,
-    roles: Vec<String>,
     require_signature: bool,
     require_hash: bool,
-    exempt_admin: bool,
+    exempt: bool,
     data: Vec<u8>,
 }
 
@@ -54,11 +53,6 @@ fuzz_target!(|input: Input| {
         hash_algo_property: "img_hash_algo".into(),
         hash_value_property: "img_hash_value".into(),
         allowed_hash_algorithms: Algorithm::ALL.to_vec(),
-        exempt_roles: if input.exempt_admin {
-            vec!["admin".into()]
-        } else {
-            vec![]
-        },
         also_compute: vec!["sha512".into()],
         certificate: CertificatePolicy {
             require_curve_match: true,
@@ -66,7 +60,7 @@ fuzz_target!(|input: Input| {
             min_rsa_key_size: 2048,
         },
     };
-    let verdict = check_properties(&properties, &policy, &input.roles);
+    let verdict = check_properties(&properties, &policy, input.exempt);
     for p in &verdict.problems {
         assert!(!p.message.is_empty());
     }

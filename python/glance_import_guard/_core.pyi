@@ -89,7 +89,6 @@ class Policy(TypedDict):
     hash_algo_property: str
     hash_value_property: str
     allowed_hash_algorithms: list[str]
-    exempt_roles: list[str]
     also_compute: list[str]
     certificate: CertificatePolicy
 
@@ -236,10 +235,12 @@ class Guard:
     def policy(self) -> Policy:
         """The validated policy."""
 
-    def check_properties(self, properties: Mapping[str, str],
-                         roles: Sequence[str]) -> Verdict:
-        """Every problem of an image's properties for an import by
-        ``roles``, all at once, and the plan for the pass over its bytes.
+    def check_properties(self, properties: Mapping[str, str], *,
+                         exempt: bool) -> Verdict:
+        """Every problem of an image's properties, all at once, and the plan
+        for the pass over its bytes. ``exempt``: the caller need not sign
+        (the caller's decision: ``policies.skip_signature``); a declared
+        digest and the signature values that are set are still checked.
         ``read_data`` says whether the pass can add anything (False: the
         properties alone refuse the image and no digest was declared).
 

@@ -5,9 +5,15 @@ signature is verified over the digest the pass produced."""
 
 import re
 
-from glance_import_guard import _core
+from glance_import_guard import _core, notify
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+#: The image property that keeps the message of the guard's last refusal
+#: of an import of the image, until an import of it is accepted: what
+#: ``openstack image create --import`` and ``openstack image show`` show
+#: (openstacksdk discards the answer of ``POST .../import``).
+REFUSAL_PROPERTY = "import_guard_refusal"
 
 
 def properties_of(mapping):
@@ -34,12 +40,13 @@ def shown(value, limit=100):
     return text + "..." if cut else text
 
 
-def decide(guard, properties, path, roles, verify_signature, *,
+def decide(guard, properties, path, exempt, verify_signature, *,
            chunk_size=None, threads=_core.AUTO_THREADS, also_compute=(),
            recorded=None):
     """Returns ``(problems, plan, result)``.
 
-    ``guard`` is a ``_core.Guard``. ``verify_signature(signature,
+    ``guard`` is a ``_core.Guard``. ``exempt``: the caller need not sign
+    (``policies.skip_signature``). ``verify_signature(signature,
     digest_hex)`` returns the signature's problems. ``result`` is
     ``Guard.check_file``'s, or None when the file was not read because the
     properties alone refuse the image and no declared digest could add a
@@ -49,7 +56,7 @@ def decide(guard, properties, path, roles, verify_signature, *,
     verdict of the file from a record made when it was staged, or None to
     read it (see ``staging.recorded``).
     """
-    verdict = guard.check_properties(properties, list(roles))
+    verdict = guard.check_properties(properties, exempt=bool(exempt))
     problems, plan = verdict["problems"], verdict["plan"]
     known = set(_core.algorithms())
     extra = [a for a in also_compute
@@ -86,7 +93,9 @@ def refusal(log, image_id, context, problems, door):
     """The message of a refusal at ``door``, logged at WARNING on ``log``
     (the caller's oslo.log logger) with what a SOC needs: the door, the
     image, the request id, user and project, the problem codes and the
-    message; the line carries ``context`` for oslo.log's format too."""
+    message; the line carries ``context`` for oslo.log's format too. The
+    same goes out as the notification ``image.import_guard.refused``
+    (``notify``)."""
     message = _core.refusal_message(image_id, problems,
                                     ACTIONS.get(door, "change"))
     log.warning("import_guard refused %(door)s of image %(image)s "
@@ -95,6 +104,7 @@ def refusal(log, image_id, context, problems, door):
                 {"door": door, "image": image_id, **_who(context),
                  "codes": ",".join(p["code"] for p in problems),
                  "message": message}, context=context)
+    notify.refused(image_id, context, door, problems, message)
     return message
 
 
@@ -102,7 +112,8 @@ def log_exemption_used(log, door, image_id, context, plan, group):
     """Logs at INFO, naming the caller and the role, when ``plan`` (an
     accepted one) skipped the signature this cloud requires because the
     caller holds one of ``group.exempt_roles``: the one way past the
-    signature requirement, so an operator sees each use of it."""
+    signature requirement, so an operator sees each use of it; and sends
+    the notification ``image.import_guard.exempted`` (``notify``)."""
     if plan["signature"] or not group.require_signature:
         return
     roles = sorted(set(getattr(context, "roles", None) or [])
@@ -114,3 +125,4 @@ def log_exemption_used(log, door, image_id, context, plan, group):
                  "%(project)s)",
                  {"door": door, "image": image_id, "roles": ",".join(roles),
                   **_who(context)}, context=context)
+        notify.exempted(image_id, context, door, roles)

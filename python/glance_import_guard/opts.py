@@ -32,7 +32,7 @@ Possible values:
 
 Related options:
     * required_signature_properties
-    * exempt_roles
+    * the policy rule ``import_guard:skip_signature`` (who need not sign)
 """),
     cfg.ListOpt(
         "required_signature_properties",
@@ -216,49 +216,45 @@ Related options:
     cfg.ListOpt(
         "exempt_roles",
         default=[],
+        deprecated_for_removal=True,
+        deprecated_reason="use the policy rule "
+        "\"import_guard:skip_signature\" in Glance's policy file",
         help="""
-Roles that need no signature.
+Roles that need no signature (deprecated: use the policy rule
+``import_guard:skip_signature`` in Glance's policy file; ``a, b`` works as
+``"role:a or role:b"`` OR'ed into the rule).
 
 An upload or import made by a user with any of these roles skips the
-signature requirement (for example, an operator's own images). A declared
-digest is still checked, and so are the values of any signature
-properties that are set. The doors that only refuse (the locations API,
-the legacy tasks API, a PATCH of what was verified, the glance-download
-pre-check) let such a user through untouched. Each use is logged at INFO.
+signature requirement. A declared digest is still checked, and so are the
+values of any signature properties that are set. The doors that only
+refuse (the locations API, the legacy tasks API, a PATCH of what was
+verified, the glance-download pre-check) let such a user through
+untouched. Each use is logged at INFO.
 
 Possible values:
     * Empty (the default: nobody is exempt), or a comma-separated list of
       role names, e.g. ``admin``
-
-Related options:
-    * require_signature
-    * exempt_service_roles
 """),
     cfg.ListOpt(
         "exempt_service_roles",
         default=[],
+        deprecated_for_removal=True,
+        deprecated_reason="use the policy rule \"import_guard:bypass\" in "
+        "Glance's policy file",
         help="""
 Roles of a *service token* that let a request through the guard
-untouched: Glance then answers as it would without the guard.
+untouched: Glance then answers as it would without the guard (deprecated:
+use the policy rule ``import_guard:bypass`` in Glance's policy file;
+``service`` works as ``"service_roles:service"`` OR'ed into the rule).
 
 Nova's snapshots and Cinder's upload-to-image send the user's token plus a
-service token (Nova: ``[service_user] send_service_user_token = true``) and
-carry no signature, so while this is empty they are refused like any
-unsigned upload. ``service`` lets them through, and with them every image
-a user makes through Nova or Cinder, unsigned. Only keystonemiddleware
-sets the service roles, from a valid service token (it strips
-client-sent ``X-Service-*`` headers).
-
-The default is empty, so that "no unsigned image becomes active" holds
-until you choose to trade it for snapshots; the doctor
-(``glance-import-guard doctor``) shows the choice.
+service token and carry no signature; ``service`` lets them through, and
+with them every image a user makes through Nova or Cinder, unsigned. Only
+keystonemiddleware sets the service roles, from a valid service token.
 
 Possible values:
     * Empty (the default: no exemption), or a comma-separated list of
       roles a service token must carry one of, e.g. ``service``
-
-Related options:
-    * exempt_roles (the import plugin's; roles of the user's own token)
 """),
     cfg.BoolOpt(
         "require_remote_hash",
@@ -388,7 +384,6 @@ def policy(conf=cfg.CONF):
         "hash_algo_property": group.hash_algo_property,
         "hash_value_property": group.hash_value_property,
         "allowed_hash_algorithms": list(group.allowed_hash_algorithms),
-        "exempt_roles": list(group.exempt_roles),
         "also_compute": [glance_algorithm] if glance_algorithm else [],
         "certificate": {
             "require_curve_match": group.require_curve_match,

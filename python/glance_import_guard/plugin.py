@@ -26,6 +26,7 @@ from glance_import_guard import (
     _core,
     decision,
     opts,
+    policies,
     remote,
     signature,
     staging,
@@ -130,6 +131,8 @@ class GuardImport(task.Task):
         with self.action_wrapper as action:
             properties = decision.properties_of(
                 action.image_extra_properties)
+        self.refused_before = decision.REFUSAL_PROPERTY in properties
+        properties.pop(decision.REFUSAL_PROPERTY, None)
         group = CONF.import_guard
         try:
             guard = opts.guard(CONF)
@@ -182,9 +185,10 @@ class GuardImport(task.Task):
                                     group.trusted_certificate_ids)
 
         try:
+            skipped = policies.skip_signature(self.context, policies.target(
+                self.context, "import", image_id=self.image_id))
             problems, plan, result = decision.decide(
-                guard, properties, path,
-                self.context.roles or [], verify_signature,
+                guard, properties, path, bool(skipped), verify_signature,
                 chunk_size=group.hash_chunk_size,
                 threads=group.hash_threads, also_compute=also_compute,
                 recorded=recorded)
@@ -208,6 +212,9 @@ class GuardImport(task.Task):
                 "details)")])
         if problems:
             self._refuse(problems)
+        if self.refused_before:
+            with self.action_wrapper as action:
+                action.pop_extra_property(decision.REFUSAL_PROPERTY)
         if self.adopted:
             with self.action_wrapper as action:
                 action.set_image_extra_properties(self.adopted)
@@ -226,12 +233,23 @@ class GuardImport(task.Task):
              "declared": "matched" if plan["declared"] else "none"})
         decision.log_exemption_used(LOG, "import", self.image_id,
                                     self.context, plan, group)
+        policies.log_rule_used(LOG, "import", self.image_id, self.context,
+                               plan, skipped, group)
         self.log.debug("import_guard digests of image %s: %s",
                        self.image_id, result["digests"])
 
     def _refuse(self, problems):
-        raise ImportRefused(decision.refusal(
-            LOG, self.image_id, self.context, problems, "import"))
+        message = decision.refusal(LOG, self.image_id, self.context,
+                                   problems, "import")
+        try:
+            with self.action_wrapper as action:
+                action.set_image_extra_properties(
+                    {decision.REFUSAL_PROPERTY: message})
+        except Exception as e:
+            self.log.warning("import_guard could not keep its refusal on "
+                             "image %s (%s): %s", self.image_id,
+                             decision.REFUSAL_PROPERTY, e)
+        raise ImportRefused(message)
 
     def revert(self, result, file_path=None, **kwargs):
         refused = isinstance(result, failure.Failure)

@@ -178,15 +178,17 @@ impl Guard {
         Ok(pythonize(py, self.inner.policy())?)
     }
 
-    /// Every problem of the image properties for an import by `roles`, and
-    /// the plan for the pass.
+    /// Every problem of the image properties for an import by a caller who
+    /// is `exempt` from the signature requirement or not (the caller's
+    /// policy decides), and the plan for the pass.
+    #[pyo3(signature = (properties, *, exempt))]
     fn check_properties<'py>(
         &self,
         py: Python<'py>,
         properties: BTreeMap<String, String>,
-        roles: Vec<String>,
+        exempt: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let verdict = guarded(|| Ok(self.inner.check_properties(&properties, &roles)))?;
+        let verdict = guarded(|| Ok(self.inner.check_properties(&properties, exempt)))?;
         Ok(pythonize(py, &verdict)?)
     }
 

@@ -19,7 +19,6 @@ pub(crate) fn policy() -> Policy {
             .copied()
             .filter(|a| !matches!(a, Algorithm::Md5 | Algorithm::Sha1))
             .collect(),
-        exempt_roles: vec![],
         also_compute: vec!["sha512".into()],
         certificate: CertificatePolicy {
             require_curve_match: true,
@@ -74,7 +73,7 @@ use ProblemCode::*;
 
 #[test]
 fn a_complete_signature_passes_and_plans_its_hash() {
-    let v = check_properties(&signed(), &policy(), &[]);
+    let v = check_properties(&signed(), &policy(), false);
     assert_eq!(v.problems, vec![]);
     assert!(v.signature_required);
     let s = v.plan.signature.expect("signature in plan");
@@ -99,7 +98,7 @@ fn every_problem_is_reported_at_once() {
             ("img_hash_value", Some("00")),
         ],
     );
-    let v = check_properties(&props, &policy(), &[]);
+    let v = check_properties(&props, &policy(), false);
     assert_eq!(
         codes(&v),
         vec![
@@ -118,7 +117,7 @@ fn lower_case_hash_method_message_suggests_the_right_spelling() {
     let v = check_properties(
         &with(signed(), &[(SIGNATURE_HASH_METHOD, Some("sha256"))]),
         &policy(),
-        &[],
+        false,
     );
     assert!(
         v.problems[0].message.contains("use 'SHA-256'"),
@@ -133,7 +132,7 @@ fn long_values_are_cut_short_in_messages() {
     let v = check_properties(
         &with(signed(), &[(SIGNATURE_KEY_TYPE, Some(&long))]),
         &policy(),
-        &[],
+        false,
     );
     assert!(
         v.problems[0].message.len() < 300,
@@ -147,7 +146,7 @@ fn operator_can_narrow_key_types() {
     let mut p = policy();
     p.allowed_key_types = vec!["ECC_SECP521R1".into()];
     p.validate().unwrap();
-    let v = check_properties(&signed(), &p, &[]);
+    let v = check_properties(&signed(), &p, false);
     assert_eq!(
         codes(&v),
         vec![(DisallowedSignatureKeyType, Some(SIGNATURE_KEY_TYPE))]
@@ -159,27 +158,20 @@ fn operator_can_narrow_key_types() {
 fn signature_not_required_when_off_or_exempt() {
     let mut off = policy();
     off.require_signature = false;
-    let v = check_properties(&BTreeMap::new(), &off, &[]);
+    let v = check_properties(&BTreeMap::new(), &off, false);
     assert_eq!(v.problems, vec![]);
     assert!(!v.signature_required);
 
-    let mut exempting = policy();
-    exempting.exempt_roles = vec!["admin".into()];
-    let v = check_properties(
-        &BTreeMap::new(),
-        &exempting,
-        &["member".into(), "admin".into()],
-    );
+    let v = check_properties(&BTreeMap::new(), &policy(), true);
     assert_eq!(v.problems, vec![]);
     assert!(!v.signature_required);
-    let v = check_properties(&BTreeMap::new(), &exempting, &["member".into()]);
+    let v = check_properties(&BTreeMap::new(), &policy(), false);
     assert_eq!(v.problems.len(), 4);
+    assert!(v.signature_required);
 }
 
 #[test]
 fn exempt_imports_still_check_declared_digest_and_present_values() {
-    let mut p = policy();
-    p.exempt_roles = vec!["admin".into()];
     let props = with(
         BTreeMap::new(),
         &[
@@ -187,7 +179,7 @@ fn exempt_imports_still_check_declared_digest_and_present_values() {
             ("img_hash_algo", Some("sha256")),
         ],
     );
-    let v = check_properties(&props, &p, &["admin".into()]);
+    let v = check_properties(&props, &policy(), true);
     assert_eq!(
         codes(&v),
         vec![
@@ -201,7 +193,7 @@ fn exempt_imports_still_check_declared_digest_and_present_values() {
 fn require_hash() {
     let mut p = policy();
     p.require_hash = true;
-    let v = check_properties(&signed(), &p, &[]);
+    let v = check_properties(&signed(), &p, false);
     assert_eq!(
         codes(&v),
         vec![(MissingDeclaredDigest, Some("img_hash_value"))]
@@ -217,19 +209,19 @@ fn configurable_property_names() {
         signed(),
         &[("x_algo", Some("sha256")), ("x_value", Some(ABC_SHA256))],
     );
-    let v = check_properties(&props, &p, &[]);
+    let v = check_properties(&props, &p, false);
     assert_eq!(v.problems, vec![]);
     assert_eq!(v.plan.declared.unwrap().property, "x_value");
     // The default names are now ordinary properties.
     let props = with(signed(), &[("img_hash_algo", Some("sha256"))]);
-    assert_eq!(check_properties(&props, &p, &[]).problems, vec![]);
+    assert_eq!(check_properties(&props, &p, false).problems, vec![]);
 }
 
 #[test]
 fn required_signature_properties_are_configurable() {
     let mut p = policy();
     p.required_signature_properties = vec![SIGNATURE.into(), "x_signer".into()];
-    let v = check_properties(&with(signed(), &[(SIGNATURE_KEY_TYPE, None)]), &p, &[]);
+    let v = check_properties(&with(signed(), &[(SIGNATURE_KEY_TYPE, None)]), &p, false);
     assert_eq!(
         codes(&v),
         vec![(MissingSignatureProperty, Some("x_signer"))]
@@ -247,7 +239,7 @@ fn plan_holds_each_algorithm_once_and_skips_unknown_extras() {
             ("img_hash_value", Some(ABC_SHA256)),
         ],
     );
-    let v = check_properties(&props, &p, &[]);
+    let v = check_properties(&props, &p, false);
     assert_eq!(v.plan.algorithms, vec![Algorithm::Sha256]);
 }
 
@@ -264,7 +256,7 @@ fn overlong_values_are_refused_before_anything_else() {
             ("img_hash_value", Some(&long)),
         ],
     );
-    let v = check_properties(&props, &policy(), &[]);
+    let v = check_properties(&props, &policy(), false);
     assert_eq!(
         codes(&v),
         vec![
@@ -287,7 +279,7 @@ fn overlong_values_are_refused_before_anything_else() {
     let v = check_properties(
         &with(signed(), &[(SIGNATURE, Some(&wrapped_sig))]),
         &policy(),
-        &[],
+        false,
     );
     assert_eq!(v.problems, vec![]);
 }

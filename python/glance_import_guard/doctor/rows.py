@@ -14,6 +14,7 @@ from importlib import metadata
 from oslo_config import cfg
 
 from glance_import_guard import _core, opts
+from glance_import_guard.doctor import policy
 from glance_import_guard.doctor.deployment import is_set, value
 from glance_import_guard.doctor.paste import CONTEXT_FACTORIES, GUARD_FILTER
 
@@ -309,6 +310,10 @@ def service_roles(d):
 
 
 def exemptions(d):
+    return [_option_exemptions(d)] + [Row(*r) for r in policy.rows(d)]
+
+
+def _option_exemptions(d):
     group = d.conf[opts.GROUP]
     service, roles = service_roles(d), list(group.exempt_roles)
     found = []

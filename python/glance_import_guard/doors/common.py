@@ -5,7 +5,7 @@ import webob.exc
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from glance_import_guard import _core, decision, opts
+from glance_import_guard import _core, decision, opts, policies
 
 LOG = logging.getLogger("glance_import_guard.doors")
 CONF = cfg.CONF
@@ -15,17 +15,19 @@ opts.register(CONF)
 REFUSED = "import_guard.refused"
 
 
-def exemption(context, door):
-    """The roles that exempt the caller at ``door`` (empty: none). A
-    service token's exempt roles exempt it everywhere; the user's
-    ``exempt_roles`` only at the doors that do not read data."""
-    group = CONF.import_guard
-    found = set(getattr(context, "service_roles", None) or []) & set(
-        group.exempt_service_roles)
-    if not found and door not in ("upload", "stage", "import"):
-        found = set(getattr(context, "roles", None) or []) & set(
-            group.exempt_roles)
-    return sorted(found)
+def exemption(context, door, image_id=None):
+    """What exempts the caller at ``door`` (empty: nothing), on the image
+    ``image_id`` (None: no image yet): the rule ``import_guard:bypass``
+    (or the service token's roles in ``exempt_service_roles``) everywhere;
+    ``import_guard:skip_signature`` (or the user's roles in
+    ``exempt_roles``) only at the doors that do not read data, the
+    core weighs it at the others (``policies``). Role names for the
+    options, the rule's name for a rule."""
+    target = policies.target(context, door, image_id=image_id)
+    found = policies.bypass(context, target)
+    if not found and door not in policies.DATA_DOORS:
+        found = policies.skip_signature(context, target)
+    return found
 
 
 def refuse_door(context, image_id, door, code, message):

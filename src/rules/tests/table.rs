@@ -235,7 +235,7 @@ fn table_of_property_cases() {
         ),
     ];
     for (name, props, expected) in cases {
-        let v = check_properties(&props, &policy(), &[]);
+        let v = check_properties(&props, &policy(), false);
         assert_eq!(codes(&v), expected, "case {name:?}: {:#?}", v.problems);
         for p in &v.problems {
             assert!(!p.message.is_empty(), "case {name:?}");
