@@ -50,7 +50,7 @@ Audit = collections.namedtuple("Audit", "elapsed reading peak cpu")
 
 
 def audit(config_dir, *args, verdicts=("ok",)):
-    """One ``glance-import-guard audit --format json`` of the glance-api
+    """One ``glance-import-guard audit --format json-lines`` of the glance-api
     in ``config_dir``, each row's verdict one of ``verdicts``: the seconds
     of the whole run, the seconds of its reading (as it logs them), its
     peak RSS in bytes and its CPU seconds. NOTE: VmHWM, sampled, not
@@ -58,8 +58,9 @@ def audit(config_dir, *args, verdicts=("ok",)):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     child = subprocess.Popen(
-        [str(CLI), "audit", "--config-dir", str(config_dir),
-         "--format", "json", *args], stdout=subprocess.PIPE,
+        [str(CLI), "audit", "--config-file",
+         str(pathlib.Path(config_dir) / "glance-api.conf"),
+         "--format", "json-lines", *args], stdout=subprocess.PIPE,
         stderr=subprocess.PIPE)
     peak = [0]
 

@@ -59,7 +59,7 @@ def parse_args_output(line):
 def test_sign_then_check_accepts(tmp_path, image, key_type, hash_method):
     key = signing.make_key(key_type)
     out = run("sign", image, "--key", write_key(tmp_path, key),
-              "--certificate-id", "cert-1")
+              "--certificate-id", "cert-1", "--format", "shell")
     assert out.returncode == 0, out.stderr
     props = parse_args_output(out.stdout)
     data = image.read_bytes()
@@ -129,7 +129,7 @@ def test_check_without_certificate_says_the_signature_was_not_verified(
     key = signing.make_key("RSA-PSS")
     props = parse_args_output(run(
         "sign", image, "--key", write_key(tmp_path, key),
-        "--certificate-id", "c").stdout)
+        "--certificate-id", "c", "--format", "shell").stdout)
     out = run("check", image, "--format", "json",
               *[a for k, v in props.items()
                 for a in ("--property", "%s=%s" % (k, v))])
@@ -143,7 +143,7 @@ def test_check_applies_a_config_file(tmp_path, image):
     key = signing.make_key("RSA-PSS", 2048)
     props = parse_args_output(run(
         "sign", image, "--key", write_key(tmp_path, key),
-        "--certificate-id", "c").stdout)
+        "--certificate-id", "c", "--format", "shell").stdout)
     conf = tmp_path / "glance-api.conf"
     conf.write_text("[import_guard]\nmin_rsa_key_size = 3072\n")
     out = run("check", image, "--config-file", conf, "--certificate",
@@ -198,7 +198,7 @@ def test_check_verifies_the_chain_to_trusted_certificates(tmp_path, image):
     self_made = write_certificate(tmp_path, key, "self-made.pem")
     props = parse_args_output(run(
         "sign", image, "--key", write_key(tmp_path, key),
-        "--certificate-id", "issued").stdout)
+        "--certificate-id", "issued", "--format", "shell").stdout)
     args = [a for k, v in props.items()
             for a in ("--property", "%s=%s" % (k, v))]
     accepted = run("check", image, "--certificate", issued,
@@ -234,3 +234,176 @@ def test_version_is_cargo_tomls():
     assert run("--version").stdout == "glance-import-guard %s\n" % (
         cargo_version())
     assert glance_import_guard.__version__ == cargo_version()
+
+
+# One vocabulary: --format table|json (sign: shell too; audit: json-lines
+# too), old values deprecated; oslo.config's --config-file/--config-dir.
+
+
+def test_sign_prints_a_table_by_default_the_same_properties_as_json(
+        tmp_path, image):
+    key = write_key(tmp_path, signing.make_key("ECC_SECP384R1"))
+    table = run("sign", image, "--key", key, "--certificate-id", "c")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["property", "value"]
+    shown = dict(line.split(None, 1) for line in lines[1:])
+    as_json = json.loads(run("sign", image, "--key", key,
+                             "--certificate-id", "c", "--format",
+                             "json").stdout)
+    # ECDSA signatures differ each time: compare everything else.
+    assert set(shown) == set(as_json)
+    del shown["img_signature"], as_json["img_signature"]
+    assert shown == as_json
+
+
+def test_sign_format_args_is_deprecated_for_shell(tmp_path, image):
+    key = write_key(tmp_path, signing.make_key("ECC_SECP384R1"))
+    old = run("sign", image, "--key", key, "--certificate-id", "c",
+              "--format", "args")
+    assert old.returncode == 0, old.stderr
+    assert "--format args is deprecated; use --format shell" in old.stderr
+    props = parse_args_output(old.stdout)
+    assert props["img_signature_certificate_uuid"] == "c"
+    new = run("sign", image, "--key", key, "--certificate-id", "c",
+              "--format", "shell")
+    assert "deprecated" not in new.stderr
+    assert set(parse_args_output(new.stdout)) == set(props)
+
+
+def test_check_format_text_is_deprecated_for_table(image):
+    old, new = run("check", image, "--format", "text"), run("check", image)
+    assert old.returncode == new.returncode == 1
+    assert old.stdout == new.stdout
+    assert "--format text is deprecated; use --format table" in old.stderr
+    assert "deprecated" not in new.stderr
+
+
+@pytest.mark.parametrize("command,value", [
+    ("sign", "text"), ("check", "args"), ("check", "shell"),
+    ("doctor", "json-lines"), ("audit", "text")])
+def test_a_format_another_subcommand_takes_is_bad_usage(image, command,
+                                                        value):
+    out = run(command, image, "--format", value)
+    assert out.returncode == 2
+    assert "invalid choice: %r" % value in out.stderr
+
+
+def test_check_reads_config_files_in_order_as_oslo_does(tmp_path, image):
+    """The last --config-file wins; a --config-dir reads its *.conf,
+    sorted, where it stands."""
+    strict = tmp_path / "strict.conf"
+    strict.write_text("[import_guard]\nrequire_signature = true\n")
+    lax = tmp_path / "lax.conf"
+    lax.write_text("[import_guard]\nrequire_signature = false\n")
+    assert run("check", image, "--config-file", strict, "--config-file",
+               lax).returncode == 0
+    assert run("check", image, "--config-file", lax, "--config-file",
+               strict).returncode == 1
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    (conf_d / "10-lax.conf").write_text(lax.read_text())
+    assert run("check", image, "--config-dir", conf_d).returncode == 0
+    (conf_d / "20-strict.conf").write_text(strict.read_text())
+    assert run("check", image, "--config-dir", conf_d).returncode == 1
+    assert run("check", image, "--config-dir", conf_d, "--config-file",
+               lax).returncode == 0
+
+
+def test_glance_apis_default_config_files(tmp_path):
+    """The files read without --config-file are glance-api's own
+    (glance/common/wsgi_app.py), with and without
+    glance-image-import.conf."""
+    from glance.common import wsgi_app
+
+    from glance_import_guard import config_args
+    env = {"OS_GLANCE_CONFIG_DIR": str(tmp_path)}
+    assert config_args.default_config_files(env) == \
+        wsgi_app._get_config_files(env) == [str(tmp_path / "glance-api.conf")]
+    (tmp_path / "glance-image-import.conf").write_text("")
+    assert config_args.default_config_files(env) == \
+        wsgi_app._get_config_files(env) == [
+            str(tmp_path / "glance-image-import.conf"),
+            str(tmp_path / "glance-api.conf")]
+    assert config_args.default_config_files({}) == \
+        wsgi_app._get_config_files({}) == ["/etc/glance/glance-api.conf"]
+
+
+# The exit codes: one table (cli.EXIT_CODES), in README.md and --help, and
+# each code for each subcommand that has it. check's 0/1/2, sign's 0/2,
+# doctor's and audit's are above, in test_doctor.py and test_e2e_audit.py;
+# here the ones left.
+
+
+def readme_exit_codes():
+    """{(code, command): meaning} of README.md's exit-code table."""
+    text = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| (\d) \| (`\w+`|all) \| (.+?) \|$", text, re.M)
+    return {(int(code), command.strip("`").replace("all", "*")):
+            meaning.replace("`", "") for code, command, meaning in rows}
+
+
+def test_the_readme_table_is_the_clis():
+    from glance_import_guard import cli
+    assert readme_exit_codes() == {
+        (code, command): meaning for code, meanings in cli.EXIT_CODES
+        for command, meaning in meanings.items()}
+
+
+@pytest.mark.parametrize("command", ["sign", "check", "doctor", "audit"])
+def test_help_shows_each_exit_code(command):
+    from glance_import_guard import cli
+    out = run(command, "--help")
+    assert out.returncode == 0
+    text = " ".join(out.stdout.split())
+    for code, meanings in cli.EXIT_CODES:
+        meaning = meanings.get(command) or meanings.get("*")
+        if meaning:
+            assert "%d %s" % (code, meaning) in text
+        else:
+            assert "\n  %d " % code not in out.stdout
+
+
+def test_an_unknown_argument_exits_2(image):
+    out = run("check", image, "--no-such-flag")
+    assert out.returncode == 2
+    assert "unrecognized arguments: --no-such-flag" in out.stderr
+
+
+def test_audit_without_its_config_file_exits_2(tmp_path):
+    out = run("audit", "--config-file", tmp_path / "glance-api.conf")
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    assert str(tmp_path / "glance-api.conf") in out.stderr
+
+
+def test_audit_that_cannot_reach_glances_database_exits_3(tmp_path):
+    """Not 1 (a location failed): the audit did not finish."""
+    stores = {name: {"filesystem_store_datadir": str(tmp_path / name)}
+              for name in ("store1", "os_glance_staging_store",
+                           "os_glance_tasks_store")}
+    conf = tmp_path / "glance-api.conf"
+    conf.write_text("".join("[%s]\n%s\n" % (section, "".join(
+        "%s = %s\n" % kv for kv in options.items()))
+        for section, options in dict(stores, **{
+            "DEFAULT": {"enabled_backends": "store1:file"},
+            "glance_store": {"default_backend": "store1"},
+            "database": {"connection": "sqlite:///%s" % (
+                tmp_path / "no-such-folder" / "glance.sqlite")},
+        }).items()))
+    out = run("audit", "--config-file", conf)
+    assert out.returncode == 3, out.stderr[-2000:]
+    assert "Traceback" in out.stderr
+    assert "glance-import-guard: error: audit could not finish" in out.stderr
+
+
+def test_an_unexpected_error_exits_3_not_1(monkeypatch, image, capsys):
+    from glance_import_guard import check, cli
+
+    def broken(guard, *args):
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(check.decision, "decide", broken)
+    assert cli.main(["check", str(image)]) == 3
+    err = capsys.readouterr().err
+    assert "RuntimeError: a bug" in err
+    assert "check could not finish" in err

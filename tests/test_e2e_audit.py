@@ -128,7 +128,8 @@ def make_images(server, key, folder, files):
 
 def audit(server, *args):
     result = subprocess.run(
-        [CLI, "audit", "--config-dir", str(server.workdir), *args],
+        [CLI, "audit", "--config-file",
+         str(server.workdir / "glance-api.conf"), *args],
         capture_output=True, text=True, timeout=300)
     return result
 
@@ -142,7 +143,7 @@ def test_every_verdict_and_the_exit_status(cloud):
     server, images, _ = cloud
     before = {p.name: p.stat().st_mtime_ns
               for p in server.store_dir.iterdir()}
-    result = audit(server, "--format", "json")
+    result = audit(server, "--format", "json-lines")
     assert result.returncode == 1, result.stderr
     rows = verdicts(result)
     expected = {
@@ -184,11 +185,11 @@ def test_a_table_for_people_and_one_image(cloud):
 
 def test_an_unknown_image_and_another_project(cloud):
     server, images, _ = cloud
-    result = audit(server, "--format", "json", "--image",
+    result = audit(server, "--format", "json-lines", "--image",
                    "00000000-0000-0000-0000-000000000000")
     assert result.returncode == 0
     assert "no such image" in result.stdout
-    result = audit(server, "--format", "json", "--project", "nobody")
+    result = audit(server, "--format", "json-lines", "--project", "nobody")
     assert result.returncode == 0 and result.stdout == ""
 
 
@@ -197,7 +198,7 @@ def test_resume_continues_a_stopped_run(cloud, tmp_path):
     it again (its file is gone meanwhile, and it is still a mismatch)."""
     server, images, _ = cloud
     log = tmp_path / "audit.jsonl"
-    first = audit(server, "--format", "json", "--resume", str(log),
+    first = audit(server, "--format", "json-lines", "--resume", str(log),
                   "--image", images["edited"])
     assert first.returncode == 1
     assert len(log.read_text().splitlines()) == 1
@@ -205,7 +206,7 @@ def test_resume_continues_a_stopped_run(cloud, tmp_path):
     kept = stored.read_bytes()
     stored.unlink()
     try:
-        second = audit(server, "--format", "json", "--resume", str(log),
+        second = audit(server, "--format", "json-lines", "--resume", str(log),
                        "--image", images["edited"], "--image", images["ok"])
     finally:
         stored.write_bytes(kept)
@@ -216,8 +217,22 @@ def test_resume_continues_a_stopped_run(cloud, tmp_path):
 
 
 def test_a_missing_config_is_a_usage_error(tmp_path):
-    result = subprocess.run([CLI, "audit", "--config-dir", str(tmp_path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [CLI, "audit", "--config-file", str(tmp_path / "glance-api.conf")],
+        capture_output=True, text=True)
     assert result.returncode == 2
-    assert "no glance-api.conf" in result.stderr
+    assert str(tmp_path / "glance-api.conf") in result.stderr
 
+
+def test_json_is_one_array_json_lines_one_row_per_line(cloud):
+    server, images, _ = cloud
+    one = ("--image", images["ok"], "--image", images["edited"])
+    as_json = audit(server, "--format", "json", *one)
+    as_lines = audit(server, "--format", "json-lines", *one)
+    assert as_json.returncode == as_lines.returncode == 1
+    rows = json.loads(as_json.stdout)
+    assert [r["verdict"] for r in rows] == ["mismatch", "ok"]
+    lines = [json.loads(line) for line in as_lines.stdout.splitlines()]
+    for row in rows + lines:
+        del row["seconds"]  # each run's own
+    assert rows == lines

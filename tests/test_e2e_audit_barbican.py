@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from support import harness, signing
+from support import harness, signing, stores
 from support.e2e import new_image
 from support.openstack import DOMAIN, PASSWORD
 
@@ -111,7 +111,7 @@ def shared(openstack, auditor):
 
 def audit(folder, *image_ids):
     result = subprocess.run(
-        [CLI, "audit", "--config-dir", str(folder), "--format", "json",
+        [CLI, "audit", *stores.config_args(folder), "--format", "json-lines",
          *("--image=%s" % i for i in image_ids)],
         capture_output=True, text=True, timeout=300)
     rows = {}
@@ -238,7 +238,7 @@ def test_a_barbican_credential_castellan_cannot_use_is_a_usage_error(
     folder = config_dir(openstack, tmp_path, auth_type="password",
                         username="auditor", password="x")
     result = subprocess.run(
-        [CLI, "audit", "--config-dir", str(folder)], capture_output=True,
+        [CLI, "audit", *stores.config_args(folder)], capture_output=True,
         text=True, timeout=300)
     assert result.returncode == 2
     assert "castellan's barbican backend takes only keystone_password" in \

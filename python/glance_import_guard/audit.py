@@ -35,7 +35,14 @@ import time
 
 from oslo_config import cfg
 
-from glance_import_guard import _core, audit_keys, audit_rbd, decision, opts
+from glance_import_guard import (
+    _core,
+    audit_keys,
+    audit_rbd,
+    config_args,
+    decision,
+    opts,
+)
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -54,10 +61,11 @@ class ConfigError(Exception):
     """The configuration cannot be used: printed, exit status 2."""
 
 
-def load(config_dir):
-    """Glance's configuration as glance-api reads it from ``config_dir``,
-    its stores, and an admin context. NOTE: glance-api reads
-    glance-api.conf and glance-api.conf.d/ and creates its stores as
+def load(oslo_args=()):
+    """Glance's configuration as glance-api reads it, its stores, and an
+    admin context. ``oslo_args``: oslo.config's ``--config-file`` and
+    ``--config-dir`` arguments; none: the files and folders glance-api
+    reads (``config_args``). NOTE: glance-api creates its stores as
     glance/common/wsgi_app.py does; the audit does the same."""
     # Glance's modules register their options (some on the command line)
     # when imported: all of them before the configuration is parsed.
@@ -66,14 +74,11 @@ def load(config_dir):
     import glance_store
     from glance import context
 
-    conf_file = os.path.join(config_dir, "glance-api.conf")
-    if not os.path.isfile(conf_file):
-        raise ConfigError("no glance-api.conf in %s" % config_dir)
-    args = ["--config-file", conf_file]
-    if os.path.isdir(conf_file + ".d"):
-        args += ["--config-dir", conf_file + ".d"]
-    CONF(args, project="glance", prog="glance-api",
-         default_config_files=[])
+    try:
+        config_args.parse(CONF, oslo_args)
+    except cfg.Error as e:
+        raise ConfigError("cannot read glance-api's configuration: %s" % e
+                          ) from e
     opts.register(CONF)
     reserved = {"os_glance_staging_store": "file",
                 "os_glance_tasks_store": "file"}
@@ -148,7 +153,7 @@ def audit_location(admin, guard, keys, image, index, location,
            "store": (location.get("metadata") or {}).get("store")
            or "default", "location": index, "size": image.size,
            "findings": [], "messages": []}
-    verdict = guard.check_properties(props, [])
+    verdict = guard.check_properties(props, exempt=False)
     plan = verdict["plan"]
     sig = plan["signature"]
     algorithms = {sig["hash"]} if sig else set()
@@ -279,12 +284,14 @@ class Progress:
             self.out.write("\r" + self.line() + "\x1b[K\n")
 
 
-def run(config_dir, project=None, ids=(), fmt="table", resume=None,
+def run(oslo_args=(), project=None, ids=(), fmt="table", resume=None,
         parallel=2, out=sys.stdout):
-    """The audit; returns the exit status."""
+    """The audit; returns the exit status. ``fmt``: ``table``, ``json``
+    (one array of rows) or ``json-lines`` (one row per line, as in the
+    ``resume`` file)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(message)s")
-    admin = load(config_dir)
+    admin = load(oslo_args)
     guard = opts.guard(CONF)
     try:
         keys = audit_keys.Certificates(CONF, admin)
@@ -351,6 +358,9 @@ def _resumed(path):
 
 def _print(rows, fmt, out):
     if fmt == "json":
+        out.write(json.dumps(rows, indent=2) + "\n")
+        return
+    if fmt == "json-lines":
         for row in rows:
             out.write(json.dumps(row) + "\n")
         return

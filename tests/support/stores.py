@@ -4,6 +4,7 @@ each door makes, and the audit run as operators run it."""
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -88,13 +89,22 @@ def refuse(glance, signer, data, what, snapshot, framing="content-length",
     return image, before
 
 
+def config_args(folder):
+    """The audit's --config-file for ``folder``'s glance-api.conf, and its
+    --config-dir for glance-api.conf.d/, if there is one."""
+    folder = pathlib.Path(folder)
+    conf_d = folder / "glance-api.conf.d"
+    return ["--config-file", str(folder / "glance-api.conf")] + (
+        ["--config-dir", str(conf_d)] if conf_d.is_dir() else [])
+
+
 def audit(glance, *image_ids, config_dir=None, args=()):
     """``glance-import-guard audit`` of ``image_ids`` with the server's
     configuration (or ``config_dir``'s), and ``args``: (the process,
     {image id: its JSON row})."""
     result = subprocess.run(
-        [CLI, "audit", "--config-dir", str(config_dir or glance.workdir),
-         "--format", "json", *args,
+        [CLI, "audit", *config_args(config_dir or glance.workdir),
+         "--format", "json-lines", *args,
          *[a for i in image_ids for a in ("--image", i)]],
         capture_output=True, text=True, timeout=300)
     assert result.returncode in (0, 1), result.stderr

@@ -8,7 +8,8 @@ per door. Its modules import one way, each only those above it:
 - ``deployment``: glance-api's options, nova.conf's and the policy, read
   once into a ``Deployment`` (with the paste file's pipelines);
 - ``rows``: a ``Row`` (closed, open or warning) per door of glance-api;
-  ``nova``: the rows for nova.conf;
+  ``nova``: the rows for nova.conf; ``permissions``: who can change the
+  certificate directory and the staging key;
 - ``report``: every row for a deployment (``check``), printed (``run``).
 
 ``glance-import-guard doctor`` (``cli.cmd_doctor``) calls ``run``.

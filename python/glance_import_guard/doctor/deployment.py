@@ -2,12 +2,13 @@
 the paste file (``paste``) and the policy, into a ``Deployment``.
 
 - glance-image-import.conf then glance-api.conf (and glance-api.conf.d),
-  with oslo.config, as ``glance.common.wsgi_app`` loads them. Options are
+  with oslo.config, as ``glance.common.wsgi_app`` loads them, or the
+  ``--config-file``/``--config-dir`` given (``config_args``). Options are
   Glance's own definitions (``glance.common.config``), castellan's
-  ``[key_manager]`` and the guard's; three are declared here as Glance and
+  ``[key_manager]`` and the guard's; four are declared here as Glance and
   glance_store declare them, to avoid importing taskflow and every store
-  driver: ``image_import_plugins``, ``[glance_store] stores`` and the
-  eventlet-era ``workers``;
+  driver: ``image_import_plugins``, ``[glance_store] stores``, the
+  eventlet-era ``workers`` and the staging store's folder;
 - the policy, with oslo.policy's Enforcer, Glance's registered defaults and
   the policy file, for a synthetic project member and a synthetic user
   whose token has the ``service`` role.
@@ -20,7 +21,7 @@ import warnings
 from oslo_concurrency import opts as concurrency_opts
 from oslo_config import cfg, types
 
-from glance_import_guard import opts
+from glance_import_guard import config_args, keymanager, opts
 from glance_import_guard.doctor import paste
 
 PROJECT = "0123456789abcdef0123456789abcdef"
@@ -45,21 +46,20 @@ _MIRRORED = [
         bounds=True, default=[])),
     ("glance_store", cfg.ListOpt("stores", default=["file", "http"])),
     (None, cfg.IntOpt("workers")),
+    # glance_store/multi_backend.py, register_store_opts: the reserved
+    # staging store's folder.
+    ("os_glance_staging_store", cfg.StrOpt(
+        "filesystem_store_datadir",
+        default="/var/lib/glance/os_glance_staging_store")),
 ]
 
 
-def load_conf(config_dir):
-    """glance-api's options from ``config_dir``, parsed."""
+def load_conf(oslo_args=()):
+    """glance-api's options, parsed from oslo.config's ``--config-file``
+    and ``--config-dir`` arguments ``oslo_args`` (none: the files and
+    folders glance-api reads, ``config_args``)."""
     from castellan import key_manager
     from glance.common import config as glance_config
-    if not os.path.isdir(config_dir):
-        raise ConfigError("no config directory %s" % config_dir)
-    api = os.path.join(config_dir, "glance-api.conf")
-    if not os.path.isfile(api):
-        raise ConfigError("no glance-api.conf in %s" % config_dir)
-    files = [os.path.join(config_dir, "glance-image-import.conf"), api]
-    files = [f for f in files if os.path.isfile(f)]
-    conf_d = os.path.join(config_dir, "glance-api.conf.d")
     conf = cfg.ConfigOpts()
     conf.register_opts(glance_config.common_opts)
     conf.register_opts(glance_config.store_opts)
@@ -67,15 +67,16 @@ def load_conf(config_dir):
     for group, opt in _MIRRORED:
         conf.register_opt(opt, group=group)
     conf.register_opts(key_manager.key_manager_opts, group="key_manager")
+    conf.register_opts(keymanager.certificate_directory_opts,
+                       group=keymanager.GROUP)
     for group, options in concurrency_opts.list_opts():
         conf.register_opts(options, group=group)
     opts.register(conf)
     try:
-        conf([], project="glance", prog="glance-api",
-             default_config_files=files,
-             default_config_dirs=[conf_d] if os.path.isdir(conf_d) else [])
+        config_args.parse(conf, oslo_args)
     except cfg.Error as e:
-        raise ConfigError(str(e)) from e
+        raise ConfigError("cannot read glance-api's configuration: %s" % e
+                          ) from e
     return conf
 
 
@@ -145,13 +146,23 @@ def policy_verdicts(conf):
 class Deployment:
     """Everything the rows look at, read once."""
 
-    def __init__(self, config_dir, nova_config=None):
-        self.config_dir = config_dir
-        self.conf = load_conf(config_dir)
+    def __init__(self, oslo_args=(), nova_config=None, glance_user="glance"):
+        oslo_args = list(oslo_args)
+        self.conf = load_conf(oslo_args)
+        # The files read, and the folder of the last one (glance-api.conf):
+        # where Glance looks for the paste file and the policy file.
+        self.config_files = list(self.conf.config_file)
+        given = [v for o, v in zip(oslo_args[::2], oslo_args[1::2])
+                 if o == "--config-dir"]
+        self.config_dirs = given or [
+            d for d in self.conf.default_config_dirs if os.path.isdir(d)]
+        self.config_dir = os.path.dirname(os.path.abspath(
+            self.config_files[-1])) if self.config_files else "."
+        self.glance_user = glance_user
         self.nova = load_nova(nova_config) if nova_config else None
         self.flavor = self.conf.paste_deploy.flavor
-        self.paste_path, self.paste_source = paste.paste_file(self.conf,
-                                                              config_dir)
+        self.paste_path, self.paste_source = paste.paste_file(
+            self.conf, self.config_dir)
         self.paste_error, self.chains, self.filter_defined = None, [], False
         if self.paste_path:
             try:

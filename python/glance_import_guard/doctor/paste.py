@@ -1,7 +1,8 @@
 """The paste file glance-api loads, and the pipelines it serves.
 
 Found as Glance finds it (``[paste_deploy] config_file``, else
-glance-api-paste.ini found as ``CONF.find_file`` finds it), read with
+glance-api-paste.ini, named after the last config file, found as
+``CONF.find_file`` finds it), read with
 configparser, and followed from ``glance-api[-<flavor>]`` as paste.deploy
 and Glance's ``pipeline_factory`` would (glance/common/config.py,
 ``load_paste_app``; glance/api/__init__.py).
@@ -33,25 +34,37 @@ Chain = collections.namedtuple("Chain", "label filters app problem")
 
 def paste_file(conf, config_dir):
     """(path or None, how it was found). Glance takes ``[paste_deploy]
-    config_file``, else glance-api-paste.ini beside the last config file
-    or in oslo.config's standard folders (``_get_deployment_config_file``);
-    the copy pip installs under sys.prefix is only the doctor's last
-    resort, to read the stock pipelines."""
+    config_file``, else the last config file's name with ``-paste.ini``
+    for ``.conf`` (glance-api.conf: glance-api-paste.ini) found by
+    ``CONF.find_file``: in the ``--config-dir`` folders, beside the config
+    files (the last first), then in oslo.config's standard folders
+    (glance/common/config.py, ``_get_deployment_config_file`` and
+    ``_get_paste_config_path``). The copy pip installs under sys.prefix is
+    only the doctor's last resort, to read the stock pipelines.
+
+    NOTE: Glance resolves a relative ``config_file`` from glance-api's
+    working directory, which the doctor cannot know; it reads it from
+    ``config_dir``, the folder of glance-api.conf."""
     configured = conf.paste_deploy.config_file
     if configured:
         path = os.path.join(config_dir, configured)  # as-is if absolute
         return (path, "[paste_deploy] config_file") if os.path.isfile(
             path) else (None, "[paste_deploy] config_file %s does not exist"
                         % configured)
-    found = conf.find_file("glance-api-paste.ini")
+    if conf.config_file:
+        name = conf.config_file[-1].replace(".conf", "-paste.ini")
+    else:
+        name = (conf.prog or "glance-api") + "-paste.ini"
+    found = conf.find_file(os.path.basename(name))
     if found:
         return found, "found by glance-api"
     for prefix in (sys.prefix, sys.base_prefix):
         shipped = os.path.join(prefix, "etc", "glance", "glance-api-paste.ini")
         if os.path.isfile(shipped):
             return shipped, ("the copy shipped with glance; glance-api "
-                             "finds no paste file and will not start")
-    return None, "no glance-api-paste.ini"
+                             "finds no %s and will not start"
+                             % os.path.basename(name))
+    return None, "no %s" % os.path.basename(name)
 
 
 def read_paste(path):

@@ -1,10 +1,10 @@
 """Running the doctor: every row for a ``Deployment``, in order, and the
-report (text or JSON) with its exit status."""
+report (a table or JSON) with its exit status."""
 
 import json
 import sys
 
-from glance_import_guard.doctor import nova, rows
+from glance_import_guard.doctor import nova, permissions, rows
 from glance_import_guard.doctor.deployment import Deployment, Unreadable
 from glance_import_guard.doctor.rows import OPEN, WARNING, Row
 
@@ -16,6 +16,7 @@ CHECKS = (
     ("locations", rows.locations), ("lock path", rows.lock_path),
     ("key manager", rows.key_manager),
     ("workers", rows.workers), ("exemptions", rows.exemptions),
+    ("permissions", permissions.rows),
     ("nova", nova.rows))
 
 
@@ -38,8 +39,10 @@ def check(d):
 
 def render_text(found, deployment):
     lines = ["glance-import-guard doctor: %s (flavor %s; paste file %s, "
-             "%s)" % (deployment.config_dir, deployment.flavor or "none",
-                      deployment.paste_path, deployment.paste_source)]
+             "%s)" % (", ".join(deployment.config_files + [
+                 d + "/*.conf" for d in deployment.config_dirs]),
+                 deployment.flavor or "none", deployment.paste_path,
+                 deployment.paste_source)]
     for row in found:
         lines.append("%-8s %s" % (row.status, row.door))
         lines.append("         found: %s" % row.found)
@@ -55,10 +58,13 @@ def render_text(found, deployment):
     return "\n".join(lines)
 
 
-def run(config_dir, nova_config=None, fmt="text", out=None):
+def run(oslo_args=(), nova_config=None, fmt="table", out=None,
+        glance_user="glance"):
     """Prints the report; returns 0 if every door is closed, else 1.
-    Raises ``ConfigError`` when the configuration cannot be read."""
-    deployment = Deployment(config_dir, nova_config)
+    ``oslo_args``: oslo.config's ``--config-file``/``--config-dir``
+    arguments (none: glance-api's files). Raises ``ConfigError`` when the
+    configuration cannot be read."""
+    deployment = Deployment(oslo_args, nova_config, glance_user)
     found = check(deployment)
     out = out or sys.stdout
     if fmt == "json":
