@@ -5,12 +5,21 @@ the guard's filter after ``context``. Nothing is mocked: users sign in with
 a password, openstacksdk finds Glance in the catalog."""
 
 import hashlib
+import json
 import os
+import pathlib
+import subprocess
+import sys
 
 import pytest
 
 from support import harness, signing
-from support.e2e import assert_active, assert_refused, new_image
+from support.e2e import (
+    assert_active,
+    assert_refused,
+    glance_direct,
+    new_image,
+)
 from support.openstack import REGIONS
 
 
@@ -60,14 +69,30 @@ def test_signed_image_with_its_certificate_in_barbican_goes_active(
     assert not openstack.image_path(image.id, other).exists()
 
 
-def test_unsigned_glance_direct_import_is_refused(openstack, data):
+def test_unsigned_glance_direct_import_is_refused_at_once(openstack, data):
     conn = openstack.connection("alice", "RegionOne")
-    image = new_image(conn, {})
-    conn.image.stage_image(image, data=data)
+    image = glance_direct(conn, new_image(conn, {}), data)
+    assert_refused(openstack.glance("RegionOne"), conn, image,
+                   "this cloud imports only signed images", at_once=True)
+
+
+def test_a_refused_import_is_fixed_and_imported_again_without_a_new_stage(
+        openstack, signer, data):
+    """The import request is refused at once; the staged data stays, the
+    signature properties may still be set (the image is ``uploading``),
+    and the same data is imported with no new upload."""
+    key, cert_id = signer
+    glance = openstack.glance("RegionOne")
+    conn = openstack.connection("alice", "RegionOne")
+    image = glance_direct(conn, new_image(conn, {}), data)
+    assert_refused(glance, conn, image, "img_signature is missing",
+                   at_once=True)
+    assert glance.staged(image.id)
+    conn.image.update_image(image, **signing.signed_properties(
+        key, cert_id, data))
     conn.image.import_image(image, method="glance-direct")
     image = harness.wait_for_import(conn, image.id)
-    assert_refused(openstack.glance("RegionOne"), conn, image,
-                   "this cloud imports only signed images")
+    assert_active(glance, image, data)
 
 
 def test_unsigned_upload_through_the_keystone_pipeline_is_refused(
@@ -90,12 +115,6 @@ def test_unsigned_upload_through_the_keystone_pipeline_is_refused(
     assert not glance.stored(image.id), "refused data reached the store"
 
 
-def glance_direct(conn, image, data):
-    conn.image.stage_image(image, data=data)
-    conn.image.import_image(image, method="glance-direct")
-    return harness.wait_for_import(conn, image.id)
-
-
 def test_a_secret_that_is_not_a_certificate_is_refused(openstack, signer,
                                                        data):
     key = signer[0]
@@ -105,7 +124,7 @@ def test_a_secret_that_is_not_a_certificate_is_refused(openstack, signer,
     image = glance_direct(conn, new_image(
         conn, signing.signed_properties(key, secret, data)), data)
     assert_refused(openstack.glance("RegionOne"), conn, image,
-                   "that secret is not a certificate")
+                   "that secret is not a certificate", at_once=True)
 
 
 def test_barbican_down_is_a_retryable_refusal(openstack, signer, data):
@@ -117,9 +136,10 @@ def test_barbican_down_is_a_retryable_refusal(openstack, signer, data):
         refused = glance_direct(conn, image, data)
         assert_refused(glance, conn, refused,
                        "could not be retrieved: the key manager did not "
-                       "answer")
-    retried = glance_direct(conn, conn.image.get_image(image.id), data)
-    assert_active(glance, retried, data)
+                       "answer", at_once=True)
+    # Import again, once Barbican answers: the data is still staged.
+    conn.image.import_image(image, method="glance-direct")
+    assert_active(glance, harness.wait_for_import(conn, image.id), data)
 
 
 def test_a_service_token_with_the_service_role_is_exempt_from_the_filter(
@@ -169,7 +189,8 @@ def test_an_unknown_secret_is_refused(openstack, signer, data):
     assert_refused(openstack.glance("RegionOne"), conn, image,
                    "the signing certificate %s "
                    "(img_signature_certificate_uuid) cannot be used: the "
-                   "key manager has no secret with this id" % missing)
+                   "key manager has no secret with this id" % missing,
+                   at_once=True)
 
 
 def test_a_secret_of_another_project_is_refused(openstack, data):
@@ -183,4 +204,78 @@ def test_a_secret_of_another_project_is_refused(openstack, data):
                    "the signing certificate %s "
                    "(img_signature_certificate_uuid) cannot be used: this "
                    "project may not read that secret in the key manager"
-                   % bobs)
+                   % bobs, at_once=True)
+
+
+BIN = pathlib.Path(sys.executable).parent
+
+
+def run_client(openstack, user, *command):
+    """A client command (``openstack``, ``glance``) of the venv, as
+    ``user`` with an openrc's variables; returns the finished process."""
+    env = dict(os.environ, **openstack.cli_environment(user))
+    return subprocess.run([str(BIN / command[0]), *command[1:]], env=env,
+                          capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_the_openstack_command_shows_the_refusal_and_the_fix_works(
+        openstack, signer, data, tmp_path):
+    """python-openstackclient ends ``image create --import`` with success
+    whatever the import's answer (openstacksdk discards it), then shows
+    the image: the refusal is in its properties. The user sets the
+    signature and imports again, with the openstack command alone."""
+    key, cert_id = signer
+    path = tmp_path / "unsigned.img"
+    path.write_bytes(data)
+    created = run_client(openstack, "alice", "openstack", "image", "create",
+                         "--import", "--file", str(path), "--disk-format",
+                         "raw", "--container-format", "bare", "-f", "json",
+                         "unsigned")
+    assert created.returncode == 0, created.stderr
+    image = json.loads(created.stdout)
+    assert image["status"] == "uploading"
+    kept = image["properties"]["import_guard_refusal"]
+    assert kept.startswith("Image %s was not imported: (1) this cloud "
+                           "imports only signed images" % image["id"]), kept
+    glance = openstack.glance("RegionOne")
+    assert glance.staged(image["id"])
+    props = signing.signed_properties(key, cert_id, data)
+    fixed = run_client(openstack, "alice", "openstack", "image", "set",
+                       *[a for k, v in props.items()
+                         for a in ("--property", "%s=%s" % (k, v))],
+                       image["id"])
+    assert fixed.returncode == 0, fixed.stderr
+    imported = run_client(openstack, "alice", "openstack", "image", "import",
+                          "--method", "glance-direct", image["id"])
+    assert imported.returncode == 0, imported.stderr
+    conn = openstack.connection("alice", "RegionOne")
+    assert_active(glance, harness.wait_for_import(conn, image["id"]), data)
+
+
+def test_the_glance_command_shows_the_refusal(openstack, data):
+    """python-glanceclient raises on the 400: ``glance image-import`` ends
+    with status 1 and prints the guard's message."""
+    conn = openstack.connection("alice", "RegionOne")
+    image = new_image(conn, {})
+    conn.image.stage_image(image, data=data)
+    refused = run_client(openstack, "alice", "glance", "image-import",
+                         "--import-method", "glance-direct", image.id)
+    assert refused.returncode == 1, refused.stdout
+    assert ("Image %s was not imported: (1) this cloud imports only signed "
+            "images" % image.id) in refused.stderr, refused.stderr
+    assert conn.image.get_image(image.id).status == "uploading"
+
+
+def test_openstacksdk_returns_the_refusal_as_the_import_answer(
+        openstack, data):
+    """``Connection.image.import_image`` returns the answer of the import
+    request without raising (openstacksdk through 4.22): a 400 whose JSON
+    has the guard's message."""
+    conn = openstack.connection("alice", "RegionOne")
+    image = new_image(conn, {})
+    conn.image.stage_image(image, data=data)
+    response = conn.image.import_image(image, method="glance-direct")
+    assert response.status_code == 400
+    assert ("Image %s was not imported: (1) this cloud imports only signed "
+            "images" % image.id) in response.text

@@ -644,6 +644,16 @@ class OpenStack:
         return ks_session.Session(auth=service_token.ServiceTokenAuthWrapper(
             user_auth=self.auth(user), service_auth=self.auth(service_user)))
 
+    def cli_environment(self, user, region="RegionOne"):
+        """The ``OS_*`` variables with which the openstack and glance
+        commands act as ``user`` in ``region`` (as an openrc sets them)."""
+        return {"OS_AUTH_URL": self.auth_url, "OS_IDENTITY_API_VERSION": "3",
+                "OS_USERNAME": user, "OS_PASSWORD": PASSWORD % user,
+                "OS_USER_DOMAIN_ID": DOMAIN,
+                "OS_PROJECT_NAME": USERS[user][0],
+                "OS_PROJECT_DOMAIN_ID": DOMAIN, "OS_REGION_NAME": region,
+                "OS_INTERFACE": "public", "OS_IMAGE_API_VERSION": "2"}
+
     def connection(self, user, region="RegionOne", session=None):
         """An openstacksdk Connection as ``user`` in ``region`` (over
         ``session`` if given, e.g. a service_session)."""

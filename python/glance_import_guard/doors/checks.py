@@ -4,8 +4,9 @@
 ``Resource.dispatch`` of a controller action (see ``doors.resource``):
 ``kwargs`` is what Glance's own deserializer produced for it, and
 ``proceed(**kwargs)`` calls Glance's controller. For a caller whose
-service token has one of ``[import_guard] exempt_service_roles`` nothing
-here runs: Glance answers as it would without the guard. For any other
+``import_guard:bypass`` policy rule holds (or whose service token has one
+of the deprecated ``[import_guard] exempt_service_roles``) nothing here
+runs: Glance answers as it would without the guard. For any other
 caller:
 
 - ``upload`` (``PUT .../file``): the body Glance's deserializer gives the
@@ -22,23 +23,25 @@ caller:
 - ``stage`` (``PUT .../stage``): the body is hashed as Glance stages it;
   once Glance's controller has returned (the file is whole), the digests
   are recorded beside the staged file (``staging``). Nothing is refused.
-- ``import`` (``POST .../import``): the import plugin checks the data; a
-  glance-download is also checked on the remote image's record when Glance
-  is about to create its task, after all of Glance's own checks
-  (``_PrecheckingGateway``).
+- ``import`` (``POST .../import``): refused at once (400) when the
+  image's record alone refuses it, when Glance is about to create the
+  import's task, after all of Glance's own checks (``doors.precheck``);
+  the import plugin then checks the data.
 - ``location``, ``task``: refused (403).
 - ``patch``: a change of a signature property or of the declared digest
-  once the image has left ``queued``, or any change of ``/locations``, is
+  once the image has data in a store (any status but ``queued`` and
+  ``uploading``), or any change of ``/locations``, is
   refused (403), decided on the changes as Glance's deserializer parsed
   them (both JSON-patch media types, every op, paths as Glance normalizes
   them).
 - an ``unknown`` call (a route of a newer Glance): refused (403).
 
-Role exemptions (``exempt_roles``) drop the signature requirement in the
-core's rules: the data doors still hold such callers to what they declared
-(a digest, a signature they set), and the doors that only refuse
-(``location``, ``task``, ``patch``, ``unknown``, the glance-download
-pre-check) let them through.
+The policy rule ``import_guard:skip_signature`` (and the deprecated
+``exempt_roles``) drops the signature requirement in the core's rules: the
+data doors still hold such callers to what they declared (a digest, a
+signature they set), and the doors that only refuse (``location``,
+``task``, ``patch``, ``unknown``, the glance-download pre-check) let them
+through (``policies``).
 
 The body of a data door is ended when Glance's controller returns, however
 it returns: a client that went away, a size cap, an exception in Glance.
@@ -48,7 +51,15 @@ import webob.exc
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from glance_import_guard import _core, decision, opts, signature, staging
+from glance_import_guard import (
+    _core,
+    decision,
+    notify,
+    opts,
+    policies,
+    signature,
+    staging,
+)
 from glance_import_guard.bodies import CheckedBody, guard_failed
 from glance_import_guard.doors import precheck, s3
 from glance_import_guard.doors.common import (
@@ -74,6 +85,8 @@ def _let_through(context, door, image_id, roles):
              {"door": door, "image": decision.shown(image_id),
               "roles": ",".join(roles), "user": context.user_id,
               "project": context.project_id})
+    notify.exempted(decision.shown(image_id) if image_id else None,
+                    context, door, roles)
 
 
 def call(door, request, kwargs, proceed):
@@ -100,7 +113,7 @@ def _decide(door, request, kwargs):
     through the guard."""
     context = request.context
     image_id = kwargs.get("image_id")
-    roles = exemption(context, door)
+    roles = exemption(context, door, image_id)
     if roles:
         _let_through(context, door, image_id, roles)
         return False
@@ -174,6 +187,10 @@ def _data(door, request, context, kwargs, proceed):
     elif door == "upload" and not body.checked:
         LOG.error("import_guard did not see the end of the upload of image "
                   "%s although Glance accepted it", decision.shown(image_id))
+    elif door == "upload":
+        # Glance has saved the image with its data: an earlier refusal of
+        # an import of it no longer holds.
+        precheck.forget(context, image_id)
     return result
 
 
@@ -197,8 +214,10 @@ def _upload_pass(context, image_id, _staged):
         raise guard_failed(image_id)
     image_id = image.image_id
     guard = _guard(context, image_id)
+    skipped = policies.skip_signature(
+        context, policies.target(context, "upload", image=image))
     verdict = guard.check_properties(
-        decision.properties_of(image.extra_properties), context.roles or [])
+        decision.properties_of(image.extra_properties), exempt=bool(skipped))
     plan = verdict["plan"]
     if verdict["problems"]:
         raise refusal(context, image_id, verdict["problems"], "upload")
@@ -225,6 +244,8 @@ def _upload_pass(context, image_id, _staged):
                   "sig": "verified" if sig else "not required"})
         decision.log_exemption_used(LOG, "upload", image_id, context, plan,
                                     CONF.import_guard)
+        policies.log_rule_used(LOG, "upload", image_id, context, plan,
+                               skipped, CONF.import_guard)
 
     return stream, finish
 
@@ -241,9 +262,10 @@ def _stage_pass(context, image_id, staged):
         guard = opts.guard(CONF)
     except _core.PolicyError:
         return None, None  # the import refuses it, and says why
+    # The digests a plan asks for do not depend on the exemption.
     algorithms = guard.check_properties(
         decision.properties_of(image.extra_properties),
-        context.roles or [])["plan"]["algorithms"]
+        exempt=False)["plan"]["algorithms"]
     stream = _stream(guard, {"algorithms": algorithms, "declared": None,
                              "signature": None})
     staged["path"] = path
@@ -277,7 +299,11 @@ def _patch(context, image_id, changes):
     if not names:
         return
     image = image_of(context, image_id)
-    if image is not None and image.status != "queued":
+    # ``uploading`` is staged data that no import has taken yet: the import
+    # checks the properties it then finds, so a user whose import was
+    # refused fixes them and imports again (``doors.precheck``). A direct
+    # upload in progress is ``saving``, an import ``importing``.
+    if image is not None and image.status not in ("queued", "uploading"):
         raise refuse_door(
             context, image.image_id, "patch", "verified-property-change",
             "%s cannot change once the image has data (it is %s): the "
