@@ -82,7 +82,7 @@ lint: venv
 	PYO3_PYTHON=$(abspath $(BIN)/python) cargo clippy --quiet --all-targets --features python -- -D warnings
 	$(BIN)/ruff check python tests
 
-test: lint wheel ceph-deps swift-deps
+test: lint wheel ceph-deps swift-deps rabbitmq-deps
 	cargo test --quiet
 	fuzz/run.sh 20000
 	$(BIN)/pytest
@@ -106,6 +106,14 @@ ceph-deps: venv
 swift-deps: venv
 	tests/support/install-swift.sh
 
+# RabbitMQ for tests/test_e2e_notifications.py (the guard's notifications
+# on the bus Glance's go to): Debian's rabbitmq-server (apt, as root; quick
+# when installed); the tests run a private node of their own
+# (tests/support/rabbitmq.py), not the package's service.
+.PHONY: rabbitmq-deps
+rabbitmq-deps: venv
+	tests/support/install-rabbitmq.sh
+
 # Tempest's image API tests (tempest.api.image.v2 of tempest 47.0.0, about
 # 100 tests) against the stack of tests/support/openstack.py, in three
 # configurations of glance-api: Glance alone, the guard with every caller
@@ -125,6 +133,42 @@ MATRIX_CI_PAIRS := 2024.1-py3.9 2026.2-py3.13
 .PHONY: matrix
 matrix: wheel
 	$(BIN)/python tests/matrix/run.py $(PAIRS)
+
+# Docs that cannot drift (tests/test_docs.py checks each against the code):
+# the sample configuration, written by oslo-config-generator from the
+# options of the guard installed in .venv (make wheel after changing
+# opts.py), and the HTML documentation (Sphinx, warnings are errors), whose
+# options reference oslo.config's Sphinx extension generates the same way.
+.PHONY: sample-config docs releasenotes licenses
+sample-config: venv
+	$(BIN)/oslo-config-generator --config-file etc/oslo-config-generator/glance-import-guard.conf
+
+docs: venv
+	$(BIN)/sphinx-build -W --keep-going -q -E -b html doc/source target/docs/html
+	@echo "open target/docs/html/index.html"
+
+# The release notes (reno: releasenotes/notes/, one file a change, made
+# with `$(BIN)/reno new <slug>`), by release; reno reads only the notes
+# git knows, so commit a new one before looking for it here.
+releasenotes: venv
+	$(BIN)/reno -q report
+
+# THIRD-PARTY-LICENSES: the licenses of the crates linked into the wheel
+# (cargo-about, licenses/about.toml and about.hbs) and of the OpenSSL the
+# release wheel bundles (licenses/bundled_openssl.py), for the wheel's
+# features. pyproject.toml puts it and LICENSE into the wheel and sdist;
+# tests/test_packaging.py fails when a crate is missing, so run this after
+# changing Cargo.toml or Cargo.lock. Installs cargo-about (crates.io; its
+# build takes a few minutes, once) when cargo has none; the pinned version
+# is the one that wrote the committed file.
+CARGO_ABOUT_VERSION := 0.9.3
+licenses: venv
+	cargo about --version >/dev/null 2>&1 || \
+		cargo install --locked --features cli cargo-about@$(CARGO_ABOUT_VERSION)
+	cargo about generate --locked --fail --features $(WHEEL_FEATURES),vendored-openssl \
+		--config licenses/about.toml --output-file THIRD-PARTY-LICENSES licenses/about.hbs
+	$(BIN)/python licenses/bundled_openssl.py $(WHEEL_FEATURES),vendored-openssl \
+		>> THIRD-PARTY-LICENSES
 
 clean:
 	rm -rf $(VENV) target .demo .matrix fuzz/target fuzz/corpus fuzz/artifacts

@@ -13,6 +13,7 @@ The aarch64 wheel is checked under qemu-user by `make wheel-aarch64`
 import email
 import hashlib
 import importlib.util
+import json
 import os
 import platform
 import re
@@ -211,3 +212,113 @@ def test_sdist_without_rust_says_what_to_install(tmp_path):
             "openssl-devel", "pkg-config", "manylinux2014"):
         assert expected in output, output
     assert not (tmp_path / "site").exists()
+
+
+# The licenses: LICENSE (the guard's, Apache-2.0) and THIRD-PARTY-LICENSES
+# (make licenses: every crate linked into the extension module and the
+# OpenSSL the release wheel bundles) travel in the wheel's
+# .dist-info/licenses/ and at the sdist's root (pyproject.toml,
+# license-files).
+LICENSE_FILES = ("LICENSE", "THIRD-PARTY-LICENSES")
+# What make wheel builds with (the Makefile's WHEEL_FEATURES and
+# vendored-openssl), for the targets of make wheel and make wheel-aarch64.
+RELEASE_FEATURES = "python,pyo3/extension-module,vendored-openssl"
+WHEEL_TARGETS = ("x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu")
+
+
+def cargo_metadata(*args):
+    result = run("cargo", "metadata", "--locked", "--format-version", "1",
+                 "--features", RELEASE_FEATURES, *args, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def linked_crates():
+    """(name, version) of every crate the library reaches through normal
+    dependencies (not build- or dev-only ones) on a wheel's target."""
+    crates = set()
+    for target in WHEEL_TARGETS:
+        metadata = cargo_metadata("--filter-platform", target)
+        packages = {p["id"]: p for p in metadata["packages"]}
+        nodes = {n["id"]: n for n in metadata["resolve"]["nodes"]}
+        seen, todo = set(), [metadata["resolve"]["root"]]
+        while todo:
+            for dep in nodes[todo.pop()]["deps"]:
+                normal = any(kind["kind"] is None
+                             for kind in dep["dep_kinds"])
+                if normal and dep["pkg"] not in seen:
+                    seen.add(dep["pkg"])
+                    todo.append(dep["pkg"])
+        crates |= {(packages[i]["name"], packages[i]["version"])
+                   for i in seen}
+    return sorted(crates)
+
+
+def third_party_licenses():
+    path = ROOT / "THIRD-PARTY-LICENSES"
+    assert path.exists(), "%s is missing: run make licenses" % path
+    return path.read_text()
+
+
+def test_the_wheel_carries_license_and_third_party_licenses():
+    wheel = release_wheel()
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        for name in LICENSE_FILES:
+            members = [n for n in names
+                       if n.endswith(".dist-info/licenses/" + name)]
+            assert len(members) == 1, (name, names)
+            assert archive.read(members[0]) == (ROOT / name).read_bytes(), (
+                "%s in %s is not the repository's: run make wheel"
+                % (members[0], wheel.name))
+    metadata = wheel_metadata(wheel, "METADATA")
+    assert metadata["License-Expression"] == "Apache-2.0"
+    assert sorted(metadata.get_all("License-File")) == sorted(LICENSE_FILES)
+
+
+def test_the_sdist_carries_license_and_third_party_licenses(tmp_path):
+    result = run(tool("maturin"), "sdist", "--out", str(tmp_path), cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (sdist,) = tmp_path.glob("glance_import_guard-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        root = archive.getnames()[0].split("/")[0]
+        for name in LICENSE_FILES:
+            member = archive.extractfile("%s/%s" % (root, name))
+            assert member.read() == (ROOT / name).read_bytes(), name
+        metadata = email.message_from_bytes(
+            archive.extractfile(root + "/PKG-INFO").read())
+    assert metadata["License-Expression"] == "Apache-2.0"
+    assert sorted(metadata.get_all("License-File")) == sorted(LICENSE_FILES)
+
+
+def test_license_is_the_full_apache_2_0_text():
+    text = (ROOT / "LICENSE").read_text()
+    # The text as the Apache Software Foundation publishes it
+    # (LICENSE-2.0.txt), appendix included.
+    assert hashlib.sha256(text.encode()).hexdigest() == (
+        "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30")
+
+
+def test_third_party_licenses_name_every_linked_crate():
+    listed = {line.strip() for line in third_party_licenses().splitlines()}
+    missing = ["%s %s" % crate for crate in linked_crates()
+               if "%s %s" % crate not in listed]
+    assert not missing, (
+        "THIRD-PARTY-LICENSES lacks %s: run make licenses" % missing)
+
+
+def test_third_party_licenses_name_the_bundled_openssl_and_its_license():
+    metadata = cargo_metadata()
+    resolved = {node["id"] for node in metadata["resolve"]["nodes"]}
+    (package,) = [p for p in metadata["packages"]
+                  if p["name"] == "openssl-src" and p["id"] in resolved]
+    # openssl-src's version carries the OpenSSL it bundles: 300.6.1+3.6.3.
+    openssl = package["version"].split("+")[1]
+    license_text = (Path(package["manifest_path"]).parent / "openssl"
+                    / "LICENSE.txt").read_text()
+    text = third_party_licenses()
+    assert "OpenSSL %s " % openssl in text, (
+        "THIRD-PARTY-LICENSES does not name OpenSSL %s: run make licenses"
+        % openssl)
+    assert "openssl-src %s" % package["version"] in text
+    assert license_text.strip() in text
