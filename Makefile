@@ -1,6 +1,7 @@
 # glance-import-guard: the two commands the README starts with.
 #   make demo   set everything up and show the guard at work in a real Glance
 #   make test   build the wheel and run every test (what CI runs)
+#   make test-quick   the unit and flow tests alone (under 2 minutes)
 
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -89,7 +90,13 @@ test: lint wheel ceph-deps swift-deps rabbitmq-deps
 	$(BIN)/python tests/tempest/run.py
 	$(BIN)/python tests/matrix/run.py $(MATRIX_CI_PAIRS)
 
-# Ceph for tests/test_e2e_rbd.py (Glance's rbd store on a one-node
+# The unit and flow tests alone (tests/unit, tests/flow; no server, no
+# store): under 2 minutes, for the edit-test loop. make test runs them too.
+.PHONY: test-quick
+test-quick: wheel
+	$(BIN)/pytest -q tests/unit tests/flow
+
+# Ceph for tests/e2e/test_e2e_rbd.py (Glance's rbd store on a one-node
 # cluster): Debian's ceph-mon, ceph-mgr, ceph-osd, ceph-common and the
 # rados/rbd Python bindings (apt, as root; quick when installed), which
 # exist only for Debian's CPython: the venv gets a .pth and symlinks to
@@ -99,14 +106,14 @@ ceph-deps: venv
 	tests/support/install-ceph.sh
 	$(BIN)/python tests/support/ceph.py link-bindings $(VENV)
 
-# Swift for tests/test_e2e_swift.py (Glance's swift store on a one-node
+# Swift for tests/e2e/test_e2e_swift.py (Glance's swift store on a one-node
 # Swift, tests/support/swift.py): Debian's memcached (apt, as root; quick
 # when installed); the swift servers come from .venv (requirements-test.txt).
 .PHONY: swift-deps
 swift-deps: venv
 	tests/support/install-swift.sh
 
-# RabbitMQ for tests/test_e2e_notifications.py (the guard's notifications
+# RabbitMQ for tests/e2e/test_e2e_notifications.py (the guard's notifications
 # on the bus Glance's go to): Debian's rabbitmq-server (apt, as root; quick
 # when installed); the tests run a private node of their own
 # (tests/support/rabbitmq.py), not the package's service.
@@ -134,7 +141,7 @@ MATRIX_CI_PAIRS := 2024.1-py3.9 2026.2-py3.13
 matrix: wheel
 	$(BIN)/python tests/matrix/run.py $(PAIRS)
 
-# Docs that cannot drift (tests/test_docs.py checks each against the code):
+# Docs that cannot drift (tests/unit/test_docs.py checks each against the code):
 # the sample configuration, written by oslo-config-generator from the
 # options of the guard installed in .venv (make wheel after changing
 # opts.py), and the HTML documentation (Sphinx, warnings are errors), whose
@@ -157,7 +164,7 @@ releasenotes: venv
 # (cargo-about, licenses/about.toml and about.hbs) and of the OpenSSL the
 # release wheel bundles (licenses/bundled_openssl.py), for the wheel's
 # features. pyproject.toml puts it and LICENSE into the wheel and sdist;
-# tests/test_packaging.py fails when a crate is missing, so run this after
+# tests/unit/test_packaging.py fails when a crate is missing, so run this after
 # changing Cargo.toml or Cargo.lock. Installs cargo-about (crates.io; its
 # build takes a few minutes, once) when cargo has none; the pinned version
 # is the one that wrote the committed file.

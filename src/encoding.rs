@@ -93,7 +93,7 @@ mod tests {
     use super::*;
 
     // Expected values below are what CPython 3.11's base64.b64decode returns;
-    // tests/test_core.py checks the same decoder against Python itself on
+    // tests/unit/test_core.py checks the same decoder against Python itself on
     // odd inputs and a generated (hypothesis) corpus.
     #[test]
     fn plain_and_wrapped() {

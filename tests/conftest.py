@@ -216,6 +216,21 @@ def staged_exists(case):
 SUMMARY = []  # lines tests want printed at the end of the run
 
 
+#: The three kinds of test, one folder each; each test is marked with its
+#: folder's kind (``pytest -m unit``, ``make test-quick`` runs unit and
+#: flow).
+KINDS = ("unit", "flow", "e2e")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        kind = item.path.parent.name
+        if kind not in KINDS:
+            raise pytest.UsageError(
+                "%s is not in tests/unit, tests/flow or tests/e2e" % item.path)
+        item.add_marker(kind)
+
+
 def pytest_terminal_summary(terminalreporter):
     """Prints what tests put in SUMMARY (corpus sizes, seeds, counts)."""
     for line in SUMMARY:

@@ -53,7 +53,7 @@ from glance_import_guard.usage import (
 )
 
 # What each exit code means, per subcommand: the one table of README.md's
-# "The command line" and of --help (tests/test_cli.py compares them).
+# "The command line" and of --help (tests/unit/test_cli.py compares them).
 EXIT_CODES = (
     (EXIT_ACCEPT, {
         "sign": "the properties were printed",

@@ -30,7 +30,7 @@ def default_config_files(env=None):
     as glance/common/wsgi_app.py (``_get_config_files``, ``init_app``)
     does: ``CONF([], project='glance', prog='glance-api',
     default_config_files=...)`` with these files and oslo.config's default
-    folders. tests/test_cli.py compares this with Glance's own
+    folders. tests/unit/test_cli.py compares this with Glance's own
     function."""
     env = os.environ if env is None else env
     folder = env.get("OS_GLANCE_CONFIG_DIR", DEFAULT_DIR).strip()

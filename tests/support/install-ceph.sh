@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs what tests/test_e2e_rbd.py and tests/test_e2e_s3.py need:
+# Installs what tests/e2e/test_e2e_rbd.py and tests/e2e/test_e2e_s3.py need:
 # Debian's Ceph (mon, mgr, OSD, the RADOS Gateway, the ceph/rbd/rados
 # tools) and its Python bindings (python3-rados, python3-rbd, built for
 # Debian's CPython only; tests/support/ceph.py links them into the venv).

@@ -10,7 +10,7 @@ The input of each case is `input_len` bytes of the repeating sequence
 0, 1, ..., 250 (the BLAKE3 vectors' convention), so no data is stored.
 Sizes sit around the 4 KiB and 1 MiB read sizes and blake3's 1 KiB chunks.
 
-Run:  python tests/vectors/make_vectors.py   (tests/test_vectors.py checks
+Run:  python tests/vectors/make_vectors.py   (tests/unit/test_vectors.py checks
 that the committed file equals what this script makes).
 """
 

@@ -10,7 +10,7 @@ import pytest
 from test_e2e_upload import raw_put
 
 from support import harness, signing
-from support.e2e import assert_active, assert_refused, new_image
+from support.e2e import assert_active, assert_refused, new_image, start_import
 
 USED = "used the digests recorded when image %s was staged"
 
@@ -25,9 +25,10 @@ def signer(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def glance(tmp_path_factory, signer):
+def glance(tmp_path_factory, signer, files):
     with harness.GlanceServer(tmp_path_factory.mktemp("glance-staging"),
                               certificate_dir=signer[1],
+                              web_download_ports=[files.port],
                               upload_filter=True) as server:
         yield server
 
@@ -146,3 +147,41 @@ def test_a_staged_file_changed_behind_glance_is_judged_on_its_bytes(
     assert image.status != "active"
     assert "the staged file changed since it was staged" in log_since(
         glance, mark)
+
+
+@pytest.mark.parametrize("method", ["glance-direct", "web-download"])
+def test_an_import_the_record_refuses_is_refused_at_once_then_fixed(
+        glance, conn, signer, data, files, method):
+    """POST .../import answers 400 (no task, no lock); the properties can
+    still be set, the image is imported with no new upload, and the kept
+    refusal goes with the accepted import."""
+    image = new_image(conn, {})
+    refused = start_import(conn, files, image, data, method)
+    assert refused is not None and refused.status_code == 400
+    image = conn.image.get_image(image.id)
+    assert_refused(glance, conn, image, "img_signature is missing",
+                   at_once=True)
+    assert image.status == (
+        "uploading" if method == "glance-direct" else "queued")
+    conn.image.update_image(image, **signed(signer, data))
+    if method == "glance-direct":
+        conn.image.import_image(image, method=method)
+    else:
+        assert start_import(conn, files, image, data, method) is None
+    assert_active(glance, harness.wait_for_import(conn, image.id), data)
+
+
+def test_verified_properties_stay_fixed_once_the_image_has_data(
+        glance, conn, signer, data):
+    """Only queued and uploading images (no data in a store) take a change
+    of what the guard verifies."""
+    image = new_image(conn, signed(signer, data))
+    assert stage_and_import(conn, image, data).status == "active"
+    response = conn.session.patch(
+        glance.url + "/v2/images/%s" % image.id, raise_exc=False,
+        headers={"Content-Type":
+                 "application/openstack-images-v2.1-json-patch"},
+        json=[{"op": "replace", "path": "/img_signature", "value": "AAAA"}])
+    assert response.status_code == 403, response.text
+    assert "img_signature cannot change once the image has data" in (
+        response.text)

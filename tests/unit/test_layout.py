@@ -9,7 +9,7 @@ import re
 
 from glance_import_guard import _core
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 PACKAGE = ROOT / "python" / "glance_import_guard"
 MAX_LINES = 400

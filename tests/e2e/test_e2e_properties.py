@@ -9,7 +9,7 @@ the reasons. The generator knows, for every mutation, whether it must be
 accepted (its oracle is this table, not the guard's code).
 
     GUARD_PBT_SEED=1234 GUARD_PBT_EXAMPLES=50 \
-        pytest tests/test_e2e_properties.py
+        pytest tests/e2e/test_e2e_properties.py
 
 The seed and the counts are printed at the end of the run.
 """

@@ -28,7 +28,7 @@ import yaml
 import glance_import_guard
 from glance_import_guard import opts
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the virtualenv's bin, not resolved
 GENERATOR_CONFIG = ROOT / "etc/oslo-config-generator/glance-import-guard.conf"
 SAMPLE = ROOT / "etc/glance-import-guard.conf.sample"

@@ -14,7 +14,7 @@ from taskflow import engines
 from test_plugin import assert_retryable_after_refusal, glance_flow
 
 from conftest import DEFAULT_DATA, growing, sha
-from glance_import_guard import plugin
+from glance_import_guard import notify, plugin
 
 KiB = 1024
 
@@ -204,6 +204,9 @@ def run_guarded(case, timeout=60):
 
 
 def check_refusal(case, expected, clean_staging=True):
+    # The process's one notification thread (glance_import_guard.notify)
+    # starts at the first refusal and lives on: started before counting.
+    notify._sender()
     fds_before, tasks_before = fds(), tasks()
     error = run_guarded(case)
     assert isinstance(error, glance_exception.UploadException), repr(error)

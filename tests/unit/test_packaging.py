@@ -29,7 +29,7 @@ import tomllib  # 3.11+: .venv runs this file, the matrix does not
 
 from conftest import SUMMARY
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the virtualenv's bin, not resolved
 ARCH = platform.machine()
 MANYLINUX = "manylinux_2_17_%s" % ARCH  # manylinux2014

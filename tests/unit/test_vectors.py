@@ -3,7 +3,7 @@
 import importlib.util
 import pathlib
 
-HERE = pathlib.Path(__file__).parent / "vectors"
+HERE = pathlib.Path(__file__).parents[1] / "vectors"
 
 
 def test_committed_vectors_equal_hashlib_output():

@@ -14,7 +14,7 @@ every package whose ``__init__`` gathers its modules would be a circle).
 import ast
 import pathlib
 
-PACKAGE = (pathlib.Path(__file__).resolve().parent.parent / "python"
+PACKAGE = (pathlib.Path(__file__).resolve().parents[2] / "python"
            / "glance_import_guard")
 
 

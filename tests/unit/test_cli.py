@@ -17,7 +17,7 @@ import glance_import_guard
 from support import signing
 
 CLI = os.path.join(os.path.dirname(sys.executable), "glance-import-guard")
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def run(*args):
