@@ -484,6 +484,11 @@ def test_nova(tree, tmp_path):
     # Without the exemption, no service token is needed.
     assert status(tree(import_guard={"exempt_service_roles": ""}),
                   "nova service token", nova) == "closed"
+    # The bypass rule of the policy file relies on the token as well.
+    assert status(tree(import_guard={"exempt_service_roles": ""},
+                       policy='"import_guard:bypass": '
+                              '"service_roles:service"\n'),
+                  "nova service token", nova) == "warning"
 
 
 def test_the_harness_headers_flavor(tree):

@@ -1,9 +1,25 @@
 """The doctor's rows for nova.conf (``--nova-config``): whether Nova
 verifies what it boots, and whether its snapshots reach Glance with the
-service token ``exempt_service_roles`` lets through.
+service token the ``import_guard:bypass`` rule (or the deprecated
+``exempt_service_roles``) lets through.
 """
 
+from glance_import_guard import policies
+from glance_import_guard.doctor import policy
 from glance_import_guard.doctor.rows import CLOSED, WARNING, Row, service_roles
+
+
+def _service_tokens_exempt(d):
+    """Whether glance-api lets some service token through: the bypass
+    rule exempts someone, or the deprecated option is set."""
+    if service_roles(d):
+        return True
+    try:
+        found, _ = policy.effective(d.conf)
+    except Exception:
+        return False  # the policy rows say the policy cannot be read
+    return any(rule == policies.BYPASS and check.strip() != "!"
+               for rule, check, _, _ in found)
 
 
 def rows(d):
@@ -34,7 +50,7 @@ def rows(d):
     sends = d.nova.service_user.send_service_user_token
     found = "[service_user] send_service_user_token = %s" % (
         str(sends).lower())
-    if not sends and service_roles(d):
+    if not sends and _service_tokens_exempt(d):
         out.append(Row("nova service token", WARNING, found + ": Nova "
                        "snapshots will be refused, no service token "
                        "reaches Glance",
