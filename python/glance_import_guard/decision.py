@@ -93,15 +93,17 @@ def refusal(log, image_id, context, problems, door):
     """The message of a refusal at ``door``, logged at WARNING on ``log``
     (the caller's oslo.log logger) with what a SOC needs: the door, the
     image, the request id, user and project, the problem codes and the
-    message; the line carries ``context`` for oslo.log's format too. The
+    message; the line carries ``context`` for oslo.log's format too.
+    ``image_id`` None: a request that has no image yet (a task). The
     same goes out as the notification ``image.import_guard.refused``
     (``notify``)."""
-    message = _core.refusal_message(image_id, problems,
+    shown_id = "(new)" if image_id is None else image_id  # a task's
+    message = _core.refusal_message(shown_id, problems,
                                     ACTIONS.get(door, "change"))
     log.warning("import_guard refused %(door)s of image %(image)s "
                 "(request %(request)s, user %(user)s, project %(project)s) "
                 "[%(codes)s]: %(message)s",
-                {"door": door, "image": image_id, **_who(context),
+                {"door": door, "image": shown_id, **_who(context),
                  "codes": ",".join(p["code"] for p in problems),
                  "message": message}, context=context)
     notify.refused(image_id, context, door, problems, message)

@@ -235,7 +235,9 @@ def test_a_refused_task_create_is_notified(glance, listener):
     assert response.status_code == 403, response.text
     request_id = response.headers["x-openstack-request-id"]
     found = event(listener, REFUSED, request_id=request_id)
-    assert_refused(found, request_id, "task", ["legacy-task-refused"])
+    payload = assert_refused(found, request_id, "task",
+                             ["legacy-task-refused"])
+    assert payload["image_id"] is None  # no image yet
 
 
 # --- exempted -------------------------------------------------------------

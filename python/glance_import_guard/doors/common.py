@@ -33,7 +33,7 @@ def exemption(context, door, image_id=None):
 def refuse_door(context, image_id, door, code, message):
     """The 403 of a request ``door`` does not take (``code``)."""
     return webob.exc.HTTPForbidden(explanation=decision.refusal(
-        LOG, decision.shown(image_id or "(new)"), context,
+        LOG, decision.shown(image_id) if image_id else None, context,
         [_core.problem(code, message)], door))
 
 
