@@ -126,6 +126,7 @@ REFUSALS = {
     "tampered-content-length-upload": ("tampered", "content-length"),
     "upload-signed-by-another-key": ("another-key", "content-length"),
     "unsigned-glance-direct-import": ("unsigned-glance-direct", None),
+    "tampered-glance-direct-import": ("tampered-glance-direct", None),
 }
 
 

@@ -146,6 +146,7 @@ REFUSALS = {
     "unsigned-content-length-upload-to-store2":
         ("unsigned", "content-length", "store2"),
     "unsigned-glance-direct-import": ("unsigned-glance-direct", None, None),
+    "tampered-glance-direct-import": ("tampered-glance-direct", None, None),
 }
 
 
@@ -201,7 +202,7 @@ ABORT = """\
 import json, sys
 from glance_import_guard import audit
 from glance_import_guard.doors import s3
-audit.load(sys.argv[1])
+audit.load(["--config-file", sys.argv[1] + "/glance-api.conf"])
 calls = json.loads(sys.argv[2])
 print(json.dumps([s3.abort_leftovers(i, store) for i, store in calls]))
 """

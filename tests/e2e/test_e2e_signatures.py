@@ -113,13 +113,14 @@ def test_glance_import_guard_sign_output_goes_active(glance, conn, files,
         serialization.NoEncryption()))
     image_file.write_bytes(data)
     out = subprocess.run([CLI, "sign", str(image_file), "--key",
-                          str(key_file), "--certificate-id", cert_id],
+                          str(key_file), "--certificate-id", cert_id,
+                          "--format", "shell"],
                          check=True, capture_output=True, text=True).stdout
     # What a user pastes after `openstack image create NAME`.
     words = shlex.split(out)
     props = dict(w.split("=", 1) for w in words[1::2])
     print("\n$ glance-import-guard sign image.raw --key key.pem "
-          "--certificate-id %s\n%s" % (cert_id, out))
+          "--certificate-id %s --format shell\n%s" % (cert_id, out))
     assert_active(glance, do_import(conn, files, props, data,
                                     "glance-direct"), data)
 

@@ -19,7 +19,8 @@ ANOTHER_KEY = "img_signature does not match the image data"
 
 #: What a refusal sends, and why the guard refuses it.
 REASONS = {"unsigned": UNSIGNED, "tampered": TAMPERED,
-           "another-key": ANOTHER_KEY, "unsigned-glance-direct": UNSIGNED}
+           "another-key": ANOTHER_KEY, "unsigned-glance-direct": UNSIGNED,
+           "tampered-glance-direct": TAMPERED}
 
 
 class Signer:
@@ -58,11 +59,13 @@ def refuse(glance, signer, data, what, snapshot, framing="content-length",
            store=None):
     """Makes the refusal ``what`` (a key of ``REASONS``) on a new image,
     its body sent with ``framing``, and checks the guard's answer; the
-    image stays ``queued``. ``snapshot()`` is called just before the
-    data is sent: what the store holds then. Returns (image, snapshot)."""
+    image stays ``queued`` (an unsigned glance-direct, refused at once,
+    stays ``uploading`` with its staged data). ``snapshot()`` is called
+    just before the data is sent: what the store holds then. Returns
+    (image, snapshot)."""
     conn = glance.client()
     props = {}
-    if what == "tampered":
+    if what in ("tampered", "tampered-glance-direct"):
         props = signer.properties(data)
     elif what == "another-key":
         props = signer.properties(data, declare=None)
@@ -71,7 +74,18 @@ def refuse(glance, signer, data, what, snapshot, framing="content-length",
     image = new_image(conn, props)
     before = snapshot()
     if what == "unsigned-glance-direct":
+        # The record alone refuses it: a 400 to the import request.
         conn.image.stage_image(image, data=data)
+        response = conn.image.import_image(image, method="glance-direct")
+        assert response.status_code == 400, response.text
+        assert REASONS[what] in response.text
+        after = conn.image.get_image(image.id)
+        assert after.status == "uploading"
+        assert glance.staged(image.id)
+        return image, before
+    if what == "tampered-glance-direct":
+        # Refused by the import plugin, once it has read the data.
+        conn.image.stage_image(image, data=data[:-1] + b"!")
         conn.image.import_image(image, method="glance-direct")
         after = harness.wait_for_import(conn, image.id)
         task = harness.last_task(conn, image.id)
