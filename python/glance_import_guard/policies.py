@@ -149,6 +149,13 @@ class _Enforcer(policy.Enforcer):
     Glance's ``check``."""
 
     def __init__(self, conf):
+        # NOTE: the defaults glance-api sets before it reads a policy
+        # (glance/api/policy.py and glance/common/config.py in glance 28;
+        # oslo.policy's own defaults since): oslo.policy 4.3, which
+        # 2024.1 pins, would look for policy.json.
+        from oslo_policy import opts as policy_opts
+        policy_opts.set_defaults(conf, "policy.yaml", enforce_scope=True,
+                                 enforce_new_defaults=True)
         super().__init__(conf, use_conf=True, overwrite=False)
         from glance import policies as glance_policies
         self.suppress_default_change_warnings = True
