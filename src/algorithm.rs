@@ -85,37 +85,6 @@ impl Engine for blake3::Hasher {
     }
 }
 
-/// blake3 alone: its tree hashing spread over `threads` threads.
-struct Blake3Parallel {
-    hasher: blake3::Hasher,
-    pool: rayon::ThreadPool,
-}
-
-impl Engine for Blake3Parallel {
-    fn update(&mut self, data: &[u8]) {
-        let hasher = &mut self.hasher;
-        self.pool.install(|| {
-            hasher.update_rayon(data);
-        });
-    }
-    fn finish(self: Box<Self>) -> Result<Vec<u8>, Error> {
-        Ok(self.hasher.finalize().as_bytes().to_vec())
-    }
-}
-
-/// A blake3 engine that uses `threads` threads for each update.
-pub(crate) fn blake3_multithreaded(threads: usize) -> Result<Box<dyn Engine>, Error> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("guard-blake3-{i}"))
-        .build()
-        .map_err(|e| Error::digest(Algorithm::Blake3.name(), e))?;
-    Ok(Box::new(Blake3Parallel {
-        hasher: blake3::Hasher::new(),
-        pool,
-    }))
-}
-
 macro_rules! algorithms {
     ($( $variant:ident => $name:literal, $len:literal, $cost:literal, $engine:expr; )+) => {
         /// A digest algorithm, named as Python's `hashlib` names it.

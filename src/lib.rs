@@ -35,7 +35,7 @@ pub use algorithm::Algorithm;
 pub use certificate::check_certificate;
 pub use error::Error;
 pub use guard::Guard;
-pub use hasher::{hash_file, hash_reader, FileDigests, HashOptions, StreamHasher};
+pub use hasher::{hash_file, hash_reader, pass_threads, FileDigests, HashOptions, StreamHasher};
 pub use plan::{check_digests, DeclaredDigest, FileVerdict, Plan, Signature, Verdict};
 pub use policy::{CertificatePolicy, Policy};
 pub use problem::{refusal_message, Action, Problem, ProblemCode};

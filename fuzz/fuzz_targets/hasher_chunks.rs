@@ -1,7 +1,7 @@
 //! The one-pass hasher against reference implementations: arbitrary data,
 //! split at arbitrary points by the reader, read in arbitrary chunk sizes
-//! on 1 to 3 threads, must give the digests the references give in one
-//! call (RustCrypto for what the core takes from OpenSSL; one-shot
+//! on 1 to 3 threads (and blake3 as a tree on 2 to 4), must give the
+//! digests the references give in one call (RustCrypto for what the core takes from OpenSSL; one-shot
 //! blake2/blake3 for the incremental ones).
 #![no_main]
 
@@ -78,5 +78,25 @@ fuzz_target!(|input: Input| {
     assert_eq!(
         alone.digests[&Algorithm::Blake3],
         reference(Algorithm::Blake3, &input.data)
+    );
+    // blake3 as a tree of 64 KiB subtrees (chunk sizes above are smaller
+    // than the tree's least): the data repeated to up to 1 MiB, so that
+    // any number of subtrees, and a short last one, come up.
+    let long: Vec<u8> = input
+        .data
+        .iter()
+        .copied()
+        .cycle()
+        .take(input.chunk_size as usize * 16)
+        .collect();
+    let tree = HashOptions {
+        chunk_size: 64 << 10,
+        threads: 2 + (input.threads % 3) as usize,
+        progress_interval: None,
+    };
+    let got = hash_reader(&long[..], &[Algorithm::Blake3], &tree).unwrap();
+    assert_eq!(
+        got.digests[&Algorithm::Blake3],
+        reference(Algorithm::Blake3, &long)
     );
 });

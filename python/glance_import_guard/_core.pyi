@@ -16,7 +16,9 @@ DEFAULT_CHUNK_SIZE: Final[int]
 MIN_CHUNK_SIZE: Final[int]
 MAX_CHUNK_SIZE: Final[int]
 AUTO_THREADS: Final[int]
-"""``threads`` value meaning one thread per available core (0)."""
+"""``threads`` value (0) letting the pass choose: as many threads as the
+digests can keep busy, at most one per available core (``pass_threads``
+tells how many)."""
 MAX_THREADS: Final[int]
 """Most threads a pass may be given."""
 SIGNATURE_PROPERTIES: Final[list[str]]
@@ -154,14 +156,30 @@ def hash_file(
     Args:
         chunk_size: bytes per read, MIN_CHUNK_SIZE..MAX_CHUNK_SIZE (None:
             DEFAULT_CHUNK_SIZE).
-        threads: most hashing threads, up to MAX_THREADS (AUTO_THREADS: one
-            per core).
+        threads: most threads of the pass, the reading one included, up to
+            MAX_THREADS (AUTO_THREADS: the pass chooses, see pass_threads).
 
     Raises:
         ValueError: an unknown algorithm, or an argument out of bounds.
         StagedFileError: the path is not a readable regular file.
         StagedFileChanged: the file changed while it was read.
         GuardError: the digest library failed.
+    """
+
+def pass_threads(
+    algorithms: Sequence[str],
+    *,
+    size: int | None = None,
+    chunk_size: int | None = None,
+    threads: int = ...,
+) -> int:
+    """How many threads ``hash_file`` runs for ``algorithms`` over
+    ``size`` bytes (None: not known) with ``threads``, the reading thread
+    included: what AUTO_THREADS picks on this machine, or a fixed count as
+    the pass caps it (never more than can be busy at once).
+
+    Raises:
+        ValueError: an unknown algorithm, or an argument out of bounds.
     """
 
 def seal_record(

@@ -326,15 +326,20 @@ Related options:
         min=0,
         max=_core.MAX_THREADS,
         help="""
-Most threads the guard hashes an image with.
+Most threads the guard hashes an image with, the one that reads it
+included.
 
-Each digest of the one pass (the declared digest, the signature's hash,
-Glance's own hashing_algorithm) runs on a thread of its own; blake3 alone
-is spread over these threads. Set a lower number to leave cores to other
-work on a busy glance-api host.
+Every thread of the pass reads or hashes: the digests of the one pass
+(the declared digest, the signature's hash, Glance's own
+hashing_algorithm) move to whichever thread is free, and blake3 is
+hashed as a tree any thread can work on. The default runs as many
+threads as the digests can keep busy, never more than the cores: two on
+a two-core host. Set a lower number to leave cores to other work on a
+busy glance-api host; 1 reads and hashes on one thread.
 
 Possible values:
-    * 0: one thread per available core (the default)
+    * 0: as many as the digests can keep busy, at most one per
+      available core (the default)
     * A positive integer: at most that many threads
 
 Related options:

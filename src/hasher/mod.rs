@@ -1,18 +1,18 @@
 //! Reads a file once and computes any set of digests from the same bytes.
 //!
 //! The calling thread reads the file into a small ring of reusable buffers;
-//! worker threads, each owning some of the digests, hash every buffer; a
-//! buffer is refilled once every worker is done with it. Reading overlaps
-//! hashing, the digests run on every core, nothing is allocated per chunk,
-//! and memory is `(workers + 2) * chunk_size` (at most 8 buffers) whatever
-//! the file size. blake3 alone is hashed by blake3's own multi-threaded
-//! code instead.
+//! every thread of the pass, the caller included, hashes them, each digest
+//! moving to whichever thread is free (blake3 as a tree of subtrees any
+//! thread can take); a buffer is refilled once every digest is done with
+//! it. Reading overlaps hashing, nothing is allocated per chunk, and memory
+//! is `(threads + 2) * chunk_size` (at most 8 buffers) whatever the file
+//! size. How many threads: `budget`.
 //!
 //! Callers depend only on `hash_file`, `hash_reader`, [`HashOptions`] and
 //! [`FileDigests`].
 //!
-//! `pass` holds the threads and buffers of a pass, `file` the checks that
-//! make a staged file safe to read.
+//! `budget` decides the threads of a pass, `pass` runs them over its
+//! buffers, `file` holds the checks that make a staged file safe to read.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -24,6 +24,7 @@ use serde::Serialize;
 use crate::algorithm::Algorithm;
 use crate::error::Error;
 
+mod budget;
 mod file;
 mod pass;
 mod stream;
@@ -53,11 +54,13 @@ const LOG_TARGET: &str = "glance_import_guard::hasher";
 /// How often a pass logs its progress at INFO by default.
 pub const DEFAULT_PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 
-/// `threads` for "one per available core".
+/// `threads` for "as many as the digests can keep busy, at most one per
+/// available core" (see `budget`).
 pub const AUTO_THREADS: usize = 0;
 
 /// Most threads a pass may be given (a pass never uses more threads than
-/// it has digests, about a dozen at most).
+/// can be busy at once: one per digest and the reader, or one per buffer
+/// for blake3 alone).
 pub const MAX_THREADS: usize = 64;
 
 /// Most buffers in flight (bounds memory at 8 chunks).
@@ -68,8 +71,8 @@ const MAX_BUFFERS: usize = 8;
 pub struct HashOptions {
     /// Bytes per read.
     pub chunk_size: usize,
-    /// Most threads hashing at once, at most [`MAX_THREADS`];
-    /// [`AUTO_THREADS`] means one per available core.
+    /// Threads of the pass, the one that reads included, at most
+    /// [`MAX_THREADS`]; [`AUTO_THREADS`] lets the pass choose.
     pub threads: usize,
     /// Log progress at INFO this often while hashing (None: never).
     pub progress_interval: Option<Duration>,
@@ -110,13 +113,16 @@ impl HashOptions {
             ..HashOptions::default()
         })
     }
+}
 
-    fn thread_budget(&self) -> usize {
-        match self.threads {
-            AUTO_THREADS => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n.min(MAX_THREADS),
-        }
-    }
+/// How many threads a pass over `size` bytes (if known) with `algorithms`
+/// runs with `options` on this machine, the reading one included: what
+/// [`AUTO_THREADS`] picks, or a fixed count as the pass caps it.
+pub fn pass_threads(algorithms: &[Algorithm], options: &HashOptions, size: Option<u64>) -> usize {
+    let mut wanted = algorithms.to_vec();
+    wanted.sort();
+    wanted.dedup();
+    budget::budget(&wanted, options, budget::cores(), size).threads
 }
 
 /// The result of one pass: how many bytes were read and each digest.

@@ -1,16 +1,33 @@
-//! One pass: the reader fills a ring of reusable buffers, worker threads
-//! hash each buffer with their share of the digests.
+//! One pass: a ring of reusable buffers, filled in order by the calling
+//! thread and hashed by every thread of the pass.
+//!
+//! Every thread is alike but for reading, which only the caller does (the
+//! reader need not be `Send`). A thread takes whichever task is ready:
+//! the caller reads into a free buffer first (the others would wait for it
+//! otherwise), then any thread takes the next chunk of the digest with the
+//! most work waiting. A digest ("chain") is fed the chunks in order, one
+//! thread at a time, and moves between threads as they free up: the work
+//! is spread evenly whatever the costs of the digests on this CPU. blake3
+//! is hashed as a tree when it can be ([`super::budget`]): each chunk is a
+//! subtree any thread can hash, the subtrees are joined in order.
+//!
+//! A buffer is refilled once every digest is done with it, so a pass holds
+//! `budget.buffers` chunks, whatever the file's size.
 
 use std::collections::BTreeMap;
 use std::io::{self, ErrorKind, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
-use super::{FileDigests, HashOptions, MAX_BUFFERS};
-use crate::algorithm::{self, Algorithm, Engine};
+use blake3::hazmat::{
+    merge_subtrees_non_root, merge_subtrees_root, ChainingValue, HasherExt, Mode,
+};
+
+use super::budget::{budget, cores, Budget};
+use super::{FileDigests, HashOptions};
+use crate::algorithm::{Algorithm, Engine};
 use crate::error::Error;
 
 /// Why a pass stopped.
@@ -23,45 +40,6 @@ pub(super) enum PassError {
 /// [`run_pass`]'s `cancel`).
 pub(super) fn aborted() -> io::Error {
     io::Error::other("the pass was aborted")
-}
-
-fn check(cancel: &AtomicBool) -> Result<(), PassError> {
-    if cancel.load(Ordering::Acquire) {
-        return Err(PassError::Read(aborted()));
-    }
-    Ok(())
-}
-
-/// Splits the digests over at most `threads` workers so the slowest worker
-/// has as little to do as can be (longest-cost-first onto the least loaded
-/// worker, by each algorithm's measured cost).
-pub(super) fn assign(algorithms: &[Algorithm], threads: usize) -> Vec<Vec<Algorithm>> {
-    let mut sorted = algorithms.to_vec();
-    sorted.sort_by_key(|a| std::cmp::Reverse(a.cost()));
-    let workers = threads.clamp(1, sorted.len().max(1));
-    let mut groups: Vec<(u64, Vec<Algorithm>)> = vec![(0, Vec::new()); workers];
-    for a in sorted {
-        let least = groups
-            .iter_mut()
-            .min_by_key(|(load, _)| *load)
-            .expect("at least one worker");
-        least.0 += u64::from(a.cost());
-        least.1.push(a);
-    }
-    groups
-        .into_iter()
-        .map(|(_, g)| g)
-        .filter(|g| !g.is_empty())
-        .collect()
-}
-
-/// One reusable buffer. The reader writes it only while no worker holds it
-/// (it came back through the free channel), so its lock is never contended.
-struct Slot {
-    data: RwLock<Vec<u8>>,
-    len: AtomicUsize,
-    /// Workers still to hash this buffer; the last one frees it.
-    pending: AtomicUsize,
 }
 
 /// Reads into `buffer` until it is full or the reader is at its end.
@@ -80,7 +58,7 @@ fn fill<R: Read>(reader: &mut R, buffer: &mut [u8]) -> io::Result<usize> {
 
 pub(super) struct Progress<'a> {
     label: &'a str,
-    total: Option<u64>,
+    pub(super) total: Option<u64>,
     pub(super) started: Instant,
     next: Option<Instant>,
     interval: Option<Duration>,
@@ -122,9 +100,385 @@ impl<'a> Progress<'a> {
     }
 }
 
-/// Reads `reader` to its end and hashes it. Once `cancel` is set the pass
-/// stops at the next chunk, hashing nothing more, and fails with
-/// [`aborted`]: a cancelled pass never returns digests.
+/// A digest fed every chunk in order.
+struct Chain {
+    algorithm: Algorithm,
+    /// None while a thread is feeding it.
+    engine: Option<Box<dyn Engine>>,
+    /// The next chunk it needs.
+    next: u64,
+}
+
+/// blake3 as a tree of chunk-sized subtrees.
+struct Tree {
+    /// The next chunk no thread has taken yet.
+    next: u64,
+    /// Subtrees hashed, not yet joined (they finish out of order).
+    finished: BTreeMap<u64, Subtree>,
+    /// Subtrees joined so far.
+    joined: u64,
+    /// The first subtree: the root itself if it stays the only one.
+    first: Option<blake3::Hasher>,
+    /// Chaining values of joined subtrees, merged as blake3's own hasher
+    /// merges its chunks': after `n` subtrees, one per bit set in `n`.
+    stack: Vec<ChainingValue>,
+}
+
+enum Subtree {
+    First(Box<blake3::Hasher>),
+    Later(ChainingValue),
+}
+
+impl Tree {
+    fn join(&mut self, seq: u64, subtree: Subtree) {
+        self.finished.insert(seq, subtree);
+        while let Some(subtree) = self.finished.remove(&self.joined) {
+            match subtree {
+                Subtree::First(hasher) => self.first = Some(*hasher),
+                Subtree::Later(cv) => {
+                    if let Some(first) = self.first.take() {
+                        self.stack.push(first.finalize_non_root());
+                    }
+                    // Lazy merging: the subtrees before this one, `joined`
+                    // of them, leave one value per bit set in `joined`.
+                    while self.stack.len() > self.joined.count_ones() as usize {
+                        let right = self.stack.pop().expect("two values to merge");
+                        let left = self.stack.pop().expect("two values to merge");
+                        self.stack
+                            .push(merge_subtrees_non_root(&left, &right, Mode::Hash));
+                    }
+                    self.stack.push(cv);
+                }
+            }
+            self.joined += 1;
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if let Some(first) = self.first.take() {
+            return first.finalize().as_bytes().to_vec();
+        }
+        let Some(mut right) = self.stack.pop() else {
+            return blake3::Hasher::new().finalize().as_bytes().to_vec();
+        };
+        loop {
+            let left = self.stack.pop().expect("a tree of two subtrees or more");
+            if self.stack.is_empty() {
+                return merge_subtrees_root(&left, &right, Mode::Hash)
+                    .as_bytes()
+                    .to_vec();
+            }
+            right = merge_subtrees_non_root(&left, &right, Mode::Hash);
+        }
+    }
+}
+
+/// Hashes chunk `seq` of a blake3 tree.
+fn subtree(seq: u64, chunk_size: u64, data: &[u8]) -> Subtree {
+    let mut hasher = blake3::Hasher::new();
+    if seq == 0 {
+        hasher.update(data);
+        return Subtree::First(Box::new(hasher));
+    }
+    hasher.set_input_offset(seq * chunk_size);
+    hasher.update(data);
+    Subtree::Later(hasher.finalize_non_root())
+}
+
+enum Work {
+    Chain(Chain),
+    Tree(Box<Tree>),
+}
+
+impl Work {
+    fn cost(&self) -> u64 {
+        match self {
+            Work::Chain(c) => u64::from(c.algorithm.cost()),
+            Work::Tree(_) => u64::from(Algorithm::Blake3.cost()),
+        }
+    }
+
+    /// The next chunk it can be given now, if any, of `read` read so far.
+    fn ready(&self, read: u64) -> Option<u64> {
+        match self {
+            Work::Chain(c) => (c.engine.is_some() && c.next < read).then_some(c.next),
+            Work::Tree(t) => (t.next < read).then_some(t.next),
+        }
+    }
+
+    fn waiting(&self, read: u64) -> u64 {
+        match self {
+            Work::Chain(c) => read - c.next,
+            Work::Tree(t) => read - t.next,
+        }
+    }
+
+    fn done(&self, read: u64) -> bool {
+        match self {
+            Work::Chain(c) => c.engine.is_some() && c.next == read,
+            Work::Tree(t) => t.joined == read,
+        }
+    }
+}
+
+/// A buffer of the ring.
+struct Slot {
+    /// Written only by the caller while the slot is free; read by any
+    /// number of hashing threads once filled.
+    data: RwLock<Vec<u8>>,
+}
+
+#[derive(Clone, Copy)]
+struct SlotState {
+    /// The chunk it holds.
+    seq: u64,
+    len: usize,
+    /// Digests still to hash it; 0: free.
+    waiting: usize,
+}
+
+struct State {
+    slots: Vec<SlotState>,
+    work: Vec<Work>,
+    /// Chunks read so far.
+    read: u64,
+    /// Set by the caller while it reads (so it takes no other slot).
+    reading: bool,
+    eof: bool,
+    /// The pass stops: an error, a panic or a cancel.
+    stop: bool,
+    failure: Option<Error>,
+}
+
+enum Task {
+    Read(usize),
+    Hash {
+        work: usize,
+        seq: u64,
+        slot: usize,
+        len: usize,
+        /// A chain's engine, taken while it is fed; None for a subtree.
+        engine: Option<Box<dyn Engine>>,
+    },
+}
+
+impl State {
+    fn finished(&self) -> bool {
+        self.eof && self.work.iter().all(|w| w.done(self.read))
+    }
+
+    fn free_slot(&self) -> Option<usize> {
+        self.slots.iter().position(|s| s.waiting == 0)
+    }
+
+    fn slot_of(&self, seq: u64) -> usize {
+        self.slots
+            .iter()
+            .position(|s| s.waiting > 0 && s.seq == seq)
+            .expect("a chunk not yet hashed by every digest is in a slot")
+    }
+
+    /// The next chunk of the digest with the most work waiting.
+    fn hash_task(&mut self) -> Option<Task> {
+        let read = self.read;
+        let (work, seq) = self
+            .work
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| {
+                w.ready(read)
+                    .map(|seq| (i, seq, w.waiting(read) * w.cost()))
+            })
+            .max_by_key(|&(i, _, load)| (load, std::cmp::Reverse(i)))
+            .map(|(i, seq, _)| (i, seq))?;
+        let slot = self.slot_of(seq);
+        let len = self.slots[slot].len;
+        let engine = match &mut self.work[work] {
+            Work::Chain(c) => c.engine.take(),
+            Work::Tree(t) => {
+                t.next += 1;
+                None
+            }
+        };
+        Some(Task::Hash {
+            work,
+            seq,
+            slot,
+            len,
+            engine,
+        })
+    }
+
+    fn read_task(&mut self) -> Option<Task> {
+        if self.eof || self.reading {
+            return None;
+        }
+        let slot = self.free_slot()?;
+        self.reading = true;
+        Some(Task::Read(slot))
+    }
+
+    fn fail(&mut self, e: Error) {
+        self.failure.get_or_insert(e);
+        self.stop = true;
+    }
+}
+
+struct Pass<'a> {
+    state: Mutex<State>,
+    changed: Condvar,
+    buffers: Vec<Slot>,
+    cancel: &'a AtomicBool,
+    /// Bytes per chunk (a blake3 subtree's size).
+    chunk_size: u64,
+    /// A lone thread hashes what it has read before reading more.
+    hash_first: bool,
+}
+
+impl Pass<'_> {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for a task; None once the pass is over or stopped.
+    fn next_task(&self, reader: bool) -> Option<Task> {
+        let mut state = self.lock();
+        loop {
+            if self.cancel.load(Ordering::Acquire) {
+                state.stop = true;
+                self.changed.notify_all();
+            }
+            if state.stop || state.finished() {
+                return None;
+            }
+            let task = match (reader, self.hash_first) {
+                (false, _) => state.hash_task(),
+                (true, false) => state.read_task().or_else(|| state.hash_task()),
+                (true, true) => state.hash_task().or_else(|| state.read_task()),
+            };
+            if task.is_some() {
+                return task;
+            }
+            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Hashes chunk `seq` (`len` bytes in `slot`) for `work`, then hands
+    /// the engine back, and the slot over if it was the last digest to
+    /// need it. A panicking engine stops the pass with an error.
+    fn hash(
+        &self,
+        work: usize,
+        seq: u64,
+        slot: usize,
+        len: usize,
+        mut engine: Option<Box<dyn Engine>>,
+    ) {
+        let result = {
+            let data = self.buffers[slot]
+                .data
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
+            let chunk = &data[..len];
+            catch_unwind(AssertUnwindSafe(|| match engine.as_mut() {
+                Some(engine) => {
+                    engine.update(chunk);
+                    None
+                }
+                None => Some(subtree(seq, self.chunk_size, chunk)),
+            }))
+        };
+        let mut state = self.lock();
+        match (&mut state.work[work], result) {
+            (Work::Chain(c), Ok(None)) => {
+                c.engine = engine;
+                c.next += 1;
+            }
+            (Work::Tree(t), Ok(Some(subtree))) => t.join(seq, subtree),
+            (w, _) => {
+                let name = match w {
+                    Work::Chain(c) => c.algorithm.name(),
+                    Work::Tree(_) => Algorithm::Blake3.name(),
+                };
+                state.fail(Error::Internal(format!("hashing {name} panicked")));
+            }
+        }
+        state.slots[slot].waiting -= 1;
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Reads the next chunk into `slot`: its length, 0 at the end.
+    fn read<R: Read>(&self, reader: &mut R, slot: usize) -> io::Result<usize> {
+        let filled = {
+            let mut data = self.buffers[slot]
+                .data
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            fill(reader, &mut data)
+        };
+        let mut state = self.lock();
+        state.reading = false;
+        match filled {
+            Ok(0) => state.eof = true,
+            Ok(len) => {
+                let seq = state.read;
+                let waiting = state.work.len();
+                state.slots[slot] = SlotState { seq, len, waiting };
+                state.read += 1;
+            }
+            Err(_) => state.stop = true,
+        }
+        drop(state);
+        self.changed.notify_all();
+        filled
+    }
+
+    /// What a helper thread does: hash until the pass is over.
+    fn help(&self) {
+        while let Some(task) = self.next_task(false) {
+            if let Task::Hash {
+                work,
+                seq,
+                slot,
+                len,
+                engine,
+            } = task
+            {
+                self.hash(work, seq, slot, len, engine);
+            }
+        }
+    }
+
+    /// What the caller does: read, and hash too, until the pass is over.
+    fn lead<R: Read>(&self, reader: &mut R, progress: &mut Progress<'_>) -> Result<u64, PassError> {
+        let mut bytes = 0u64;
+        while let Some(task) = self.next_task(true) {
+            match task {
+                Task::Read(slot) => {
+                    let n = self.read(reader, slot).map_err(PassError::Read)?;
+                    if n > 0 {
+                        bytes += n as u64;
+                        progress.update(bytes);
+                    }
+                }
+                Task::Hash {
+                    work,
+                    seq,
+                    slot,
+                    len,
+                    engine,
+                } => self.hash(work, seq, slot, len, engine),
+            }
+        }
+        Ok(bytes)
+    }
+}
+
+/// Reads `reader` to its end and hashes it, on the threads of
+/// [`super::budget`]. Once `cancel` is set the pass stops at the next
+/// chunk, hashing nothing more, and fails with [`aborted`]: a cancelled
+/// pass never returns digests.
 pub(super) fn run_pass<R: Read>(
     mut reader: R,
     algorithms: &[Algorithm],
@@ -135,195 +489,112 @@ pub(super) fn run_pass<R: Read>(
     let mut wanted = algorithms.to_vec();
     wanted.sort();
     wanted.dedup();
-    let chunk_size = options.chunk_size.max(1);
-    let threads = options.thread_budget();
-
-    // blake3 alone: its own multi-threaded tree hashing, fed chunk by chunk.
-    if wanted == [Algorithm::Blake3] && threads > 1 {
-        let engine = algorithm::blake3_multithreaded(threads).map_err(PassError::Digest)?;
-        return run_serial(reader, wanted[0], engine, chunk_size, progress, cancel);
-    }
-    let groups = assign(&wanted, threads);
-    if groups.is_empty() {
-        let mut buffer = vec![0u8; chunk_size];
-        let mut bytes = 0u64;
-        loop {
-            let n = fill(&mut reader, &mut buffer).map_err(PassError::Read)?;
-            check(cancel)?;
-            if n == 0 {
-                return Ok(FileDigests {
-                    bytes,
-                    digests: BTreeMap::new(),
-                });
-            }
-            bytes += n as u64;
-            progress.update(bytes);
-        }
-    }
-
-    let slots: Vec<Slot> = (0..(groups.len() + 2).min(MAX_BUFFERS))
-        .map(|_| Slot {
-            data: RwLock::new(vec![0u8; chunk_size]),
-            len: AtomicUsize::new(0),
-            pending: AtomicUsize::new(0),
-        })
-        .collect();
-    let (free_tx, free_rx) = sync_channel::<usize>(slots.len());
-    for i in 0..slots.len() {
-        free_tx.send(i).expect("the channel holds every slot");
-    }
-
-    std::thread::scope(|scope| {
-        let mut to_workers: Vec<SyncSender<usize>> = Vec::new();
-        let mut handles = Vec::new();
-        for group in &groups {
-            let (tx, rx) = sync_channel::<usize>(slots.len());
-            to_workers.push(tx);
-            let free_tx = free_tx.clone();
-            let slots = &slots;
-            handles.push(scope.spawn(move || worker(group, rx, slots, free_tx, cancel)));
-        }
-        // Only workers may free slots now: if they all stop, recv fails.
-        drop(free_tx);
-
-        let read = read_into_slots(&mut reader, &slots, &free_rx, &to_workers, progress, cancel);
-        drop(to_workers); // workers drain what they have, then finish
-        let mut digests = BTreeMap::new();
-        let mut failure = None;
-        for handle in handles {
-            match handle.join() {
-                Ok(Ok(done)) => digests.extend(done),
-                Ok(Err(e)) => failure = failure.or(Some(e)),
-                Err(_) => {
-                    failure = failure.or(Some(Error::Internal("a hashing thread panicked".into())))
-                }
-            }
-        }
-        let bytes = read.map_err(PassError::Read)?;
-        // The workers skipped what came after the cancel: no digest.
-        check(cancel)?;
-        match failure {
-            Some(e) => Err(PassError::Digest(e)),
-            None => Ok(FileDigests { bytes, digests }),
-        }
-    })
+    let budget = budget(&wanted, options, cores(), progress.total);
+    run_with(
+        &mut reader,
+        &wanted,
+        options.chunk_size,
+        budget,
+        progress,
+        cancel,
+    )
 }
 
-fn read_into_slots<R: Read>(
+/// [`run_pass`] with the budget given.
+pub(super) fn run_with<R: Read>(
     reader: &mut R,
-    slots: &[Slot],
-    free_rx: &Receiver<usize>,
-    to_workers: &[SyncSender<usize>],
-    progress: &mut Progress<'_>,
-    cancel: &AtomicBool,
-) -> io::Result<u64> {
-    let mut bytes = 0u64;
-    loop {
-        let Ok(i) = free_rx.recv() else {
-            return Ok(bytes); // every worker stopped; they report why
-        };
-        if cancel.load(Ordering::Acquire) {
-            return Err(aborted());
-        }
-        let slot = &slots[i];
-        let n = {
-            let mut data = slot.data.write().unwrap_or_else(|p| p.into_inner());
-            fill(reader, &mut data)?
-        };
-        if n == 0 {
-            return Ok(bytes);
-        }
-        bytes += n as u64;
-        slot.len.store(n, Ordering::Release);
-        slot.pending.store(to_workers.len(), Ordering::Release);
-        for tx in to_workers {
-            if tx.send(i).is_err() {
-                return Ok(bytes); // that worker stopped; it reports why
-            }
-        }
-        progress.update(bytes);
-    }
-}
-
-/// Hashes every slot it is sent with its digests, then frees the slot if it
-/// was the last worker to need it. A panicking engine is contained: the
-/// worker keeps freeing slots (so the reader never waits forever) and
-/// reports the failure at the end. Once `cancel` is set it only frees the
-/// slots it is sent, hashing none.
-fn worker(
-    algorithms: &[Algorithm],
-    rx: Receiver<usize>,
-    slots: &[Slot],
-    free_tx: SyncSender<usize>,
-    cancel: &AtomicBool,
-) -> Result<Vec<(Algorithm, Vec<u8>)>, Error> {
-    let mut engines = Vec::with_capacity(algorithms.len());
-    let mut failure = None;
-    for &a in algorithms {
-        match a.engine() {
-            Ok(e) => engines.push((a, e)),
-            Err(e) => failure = failure.or(Some(e)),
-        }
-    }
-    for i in rx {
-        let slot = &slots[i];
-        if failure.is_none() && !cancel.load(Ordering::Acquire) {
-            let data = slot.data.read().unwrap_or_else(|p| p.into_inner());
-            let chunk = &data[..slot.len.load(Ordering::Acquire)];
-            if catch_unwind(AssertUnwindSafe(|| {
-                for (_, engine) in engines.iter_mut() {
-                    engine.update(chunk);
-                }
-            }))
-            .is_err()
-            {
-                failure = Some(Error::Internal(format!(
-                    "hashing {} panicked",
-                    algorithms
-                        .iter()
-                        .map(|a| a.name())
-                        .collect::<Vec<_>>()
-                        .join("+")
-                )));
-            }
-        }
-        if slot.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // Fails only once the reader has stopped: nothing to refill.
-            let _ = free_tx.send(i);
-        }
-    }
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    engines
-        .into_iter()
-        .map(|(a, e)| Ok((a, e.finish()?)))
-        .collect()
-}
-
-pub(super) fn run_serial<R: Read>(
-    mut reader: R,
-    algorithm: Algorithm,
-    mut engine: Box<dyn Engine>,
+    wanted: &[Algorithm],
     chunk_size: usize,
+    budget: Budget,
     progress: &mut Progress<'_>,
     cancel: &AtomicBool,
 ) -> Result<FileDigests, PassError> {
-    let mut buffer = vec![0u8; chunk_size];
-    let mut bytes = 0u64;
-    loop {
-        let n = fill(&mut reader, &mut buffer).map_err(PassError::Read)?;
-        check(cancel)?;
-        if n == 0 {
-            break;
-        }
-        bytes += n as u64;
-        engine.update(&buffer[..n]);
-        progress.update(bytes);
+    let mut work = Vec::with_capacity(wanted.len());
+    for &algorithm in wanted {
+        work.push(if algorithm == Algorithm::Blake3 && budget.blake3_tree {
+            Work::Tree(Box::new(Tree {
+                next: 0,
+                finished: BTreeMap::new(),
+                joined: 0,
+                first: None,
+                stack: Vec::new(),
+            }))
+        } else {
+            Work::Chain(Chain {
+                algorithm,
+                engine: Some(algorithm.engine().map_err(PassError::Digest)?),
+                next: 0,
+            })
+        });
     }
-    let digest = engine.finish().map_err(PassError::Digest)?;
-    Ok(FileDigests {
-        bytes,
-        digests: BTreeMap::from([(algorithm, digest)]),
-    })
+    let buffers = budget.buffers.max(1);
+    let pass = Pass {
+        state: Mutex::new(State {
+            slots: vec![
+                SlotState {
+                    seq: 0,
+                    len: 0,
+                    waiting: 0
+                };
+                buffers
+            ],
+            work,
+            read: 0,
+            reading: false,
+            eof: false,
+            stop: false,
+            failure: None,
+        }),
+        changed: Condvar::new(),
+        buffers: (0..buffers)
+            .map(|_| Slot {
+                data: RwLock::new(vec![0u8; chunk_size.max(1)]),
+            })
+            .collect(),
+        cancel,
+        chunk_size: chunk_size as u64,
+        hash_first: budget.threads == 1,
+    };
+    let bytes = std::thread::scope(|scope| {
+        for i in 1..budget.threads {
+            let pass = &pass;
+            // A thread that cannot be started leaves its share to the others.
+            if let Err(e) = std::thread::Builder::new()
+                .name(format!("guard-hash-{i}"))
+                .spawn_scoped(scope, move || pass.help())
+            {
+                log::warn!(target: super::LOG_TARGET, "could not start a hashing thread: {e}");
+                break;
+            }
+        }
+        let bytes = pass.lead(reader, progress);
+        if bytes.is_err() {
+            // A read error: the helpers must not wait for more chunks.
+            pass.lock().stop = true;
+            pass.changed.notify_all();
+        }
+        bytes
+    })?;
+    let state = pass.state.into_inner().unwrap_or_else(|p| p.into_inner());
+    if cancel.load(Ordering::Acquire) {
+        return Err(PassError::Read(aborted()));
+    }
+    if let Some(e) = state.failure {
+        return Err(PassError::Digest(e));
+    }
+    let mut digests = BTreeMap::new();
+    for w in state.work {
+        match w {
+            Work::Chain(c) => {
+                let engine = c
+                    .engine
+                    .expect("every engine is back once the pass is over");
+                digests.insert(c.algorithm, engine.finish().map_err(PassError::Digest)?);
+            }
+            Work::Tree(t) => {
+                digests.insert(Algorithm::Blake3, t.finish());
+            }
+        }
+    }
+    Ok(FileDigests { bytes, digests })
 }

@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
-use super::pass::assign;
 use super::*;
 
 #[test]
@@ -50,19 +49,6 @@ fn no_algorithms_still_counts_bytes() {
 }
 
 #[test]
-fn assignment_balances_by_cost() {
-    use Algorithm::*;
-    // Two threads, three digests: md5 (the slowest) alone, the others
-    // together.
-    let mut groups = assign(&[Sha256, Md5, Sha512], 2);
-    groups.sort();
-    assert_eq!(groups, vec![vec![Md5], vec![Sha512, Sha256]]);
-    assert_eq!(assign(&[Sha256, Md5], 8).len(), 2);
-    assert_eq!(assign(&[Sha256, Md5], 1), vec![vec![Md5, Sha256]]);
-    assert!(assign(&[], 4).is_empty());
-}
-
-#[test]
 fn every_thread_count_gives_the_same_digests() {
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
     let all = Algorithm::ALL;
@@ -88,16 +74,49 @@ fn every_thread_count_gives_the_same_digests() {
 }
 
 #[test]
-fn blake3_alone_takes_its_multithreaded_path_and_agrees() {
-    let data: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
-    let expected = blake3::hash(&data);
-    for threads in [1, 2, 4] {
-        let options = HashOptions {
-            threads,
-            ..HashOptions::default()
-        };
-        let d = hash_reader(&data[..], &[Algorithm::Blake3], &options).unwrap();
-        assert_eq!(d.digests[&Algorithm::Blake3], expected.as_bytes());
+fn blake3_as_a_tree_agrees_with_blake3_at_every_size() {
+    // Sizes around the subtree boundaries of 64 KiB chunks: empty, one
+    // short chunk, exactly one, one and a bit, and counts of chunks that
+    // leave the tree's stack with one to four values (7, 8, 13 chunks).
+    let chunk = 64 << 10;
+    let data: Vec<u8> = (0..(16 * chunk + 3) as u32)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let sizes = [
+        0,
+        1,
+        1023,
+        1024,
+        chunk - 1,
+        chunk,
+        chunk + 1,
+        2 * chunk,
+        3 * chunk + 5,
+        7 * chunk,
+        8 * chunk,
+        8 * chunk + 1024,
+        13 * chunk + 100,
+        16 * chunk + 3,
+    ];
+    for threads in [1, 2, 3, 8] {
+        for &size in &sizes {
+            let options = HashOptions {
+                chunk_size: chunk,
+                threads,
+                progress_interval: None,
+            };
+            for algorithms in [
+                &[Algorithm::Blake3][..],
+                &[Algorithm::Blake3, Algorithm::Sha256],
+            ] {
+                let d = hash_reader(&data[..size], algorithms, &options).unwrap();
+                assert_eq!(
+                    d.digests[&Algorithm::Blake3],
+                    blake3::hash(&data[..size]).as_bytes(),
+                    "{size} bytes, {threads} threads"
+                );
+            }
+        }
     }
 }
 

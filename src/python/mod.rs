@@ -134,6 +134,22 @@ fn hash_file(
     Ok(hexes(&digests))
 }
 
+/// How many threads `hash_file` runs for `algorithms` over `size` bytes
+/// (None: unknown) with `threads` (AUTO_THREADS: what the pass picks on
+/// this machine), the reading thread included.
+#[pyfunction]
+#[pyo3(signature = (algorithms, *, size=None, chunk_size=None, threads=hasher::AUTO_THREADS))]
+fn pass_threads(
+    algorithms: Vec<String>,
+    size: Option<u64>,
+    chunk_size: Option<usize>,
+    threads: usize,
+) -> PyResult<usize> {
+    let algorithms = parse_algorithms(&algorithms)?;
+    let options = options(chunk_size, threads)?;
+    Ok(hasher::pass_threads(&algorithms, &options, size))
+}
+
 /// The message of a refusal: the image id, what was not done to it
 /// (`action`: import, upload, stage, change, create) and every problem.
 #[pyfunction]
@@ -352,6 +368,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(problem_codes, m)?)?;
     m.add_function(wrap_pyfunction!(problem, m)?)?;
     m.add_function(wrap_pyfunction!(hash_file, m)?)?;
+    m.add_function(wrap_pyfunction!(pass_threads, m)?)?;
     m.add_function(wrap_pyfunction!(seal_record, m)?)?;
     m.add_function(wrap_pyfunction!(refusal_message, m)?)?;
     m.add_function(wrap_pyfunction!(b64decode, m)?)?;

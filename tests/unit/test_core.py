@@ -162,6 +162,29 @@ def test_a_callers_bad_arguments_are_type_and_value_errors():
         guard.hash_file("/dev/null", ["md5"], threads=guard.MAX_THREADS + 1)
 
 
+def test_pass_threads_tells_what_a_pass_runs():
+    cores = len(os.sched_getaffinity(0))
+    # One thread reads and hashes; more than can be busy (the reader and
+    # one per digest) are never started; a file of one chunk is one
+    # thread's work.
+    assert guard.pass_threads(["md5", "sha512"], threads=1) == 1
+    assert guard.pass_threads(["md5", "sha512"], threads=16) == 3
+    assert guard.pass_threads(["md5", "md5"], threads=16) == 2
+    assert guard.pass_threads(["md5", "sha512"], size=1000, threads=3) == 1
+    assert guard.pass_threads([], threads=4) == 1
+    # AUTO: never more threads than cores, two wherever there are two.
+    for names in (["md5", "sha512"], ["md5", "sha512", "sha256"],
+                  ["sha512"], ["blake3"]):
+        auto = guard.pass_threads(names)
+        assert 1 <= auto <= cores, names
+        if cores >= 2:
+            assert auto >= 2, names
+    with pytest.raises(ValueError, match="hashing threads"):
+        guard.pass_threads(["md5"], threads=guard.MAX_THREADS + 1)
+    with pytest.raises(ValueError):
+        guard.pass_threads(["crc32"])
+
+
 def test_keyword_only_arguments(tmp_path):
     g = guard.Guard(policy())
     empty = tmp_path / "empty"
