@@ -11,6 +11,20 @@ printed as a ratio to its baseline measured in this run too:
   thread with hashlib (which releases the GIL), 1 MiB reads;
 * ``openssl speed -evp ALG -bytes 65536``, one core.
 
+Then the thread matrix (alone: ``--only-threads``): hash_file's MB/s for
+md5+sha512, md5+sha512+sha256, sha512 and blake3 at threads=1 (the caller
+reads and hashes alone), 2, ... up to one more than the usable cores, and
+AUTO (threads=0, the core picks), beside Glance's path and openssl speed,
+each cell the best of --repeat (here 5 by default; --quick: 2) rounds
+that run every cell of a row in turn. THE CHECK: when the matrix ran, the
+run exits with status 1 ("bench check failed: ...") after every section
+if AUTO is more than 5% slower than the best fixed thread count for any
+digest set; ``--no-check`` turns that off. A row where AUTO looks too
+slow first runs AUTO and that count head to head for twice as many rounds
+more (each keeps its best), so one slow round on a shared machine does not
+fail the run. The other targets printed
+(PASS / below) are informational.
+
 Then the peak RSS growth of the guard's pass on a 1 GiB and a 4 GiB file,
 a real glance-direct import of a 1 GiB image with and without the guard
 (tests/support/harness.py), and glance-import-guard audit on a file store
@@ -35,7 +49,17 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 import audit_rbd  # noqa: E402
-from measure import GiB, MiB, audit, best, cpu_seconds, mbps, vm  # noqa: E402
+from measure import (  # noqa: E402
+    GiB,
+    MiB,
+    audit,
+    best,
+    cpu_seconds,
+    mbps,
+    round_robin,
+    timed,
+    vm,
+)
 
 import glance_import_guard as guard  # noqa: E402
 
@@ -46,6 +70,18 @@ CASES = [
     ("sha256", ["sha256"]),
     ("blake3", ["blake3"]),
 ]
+# The thread matrix's rows, and the CPU flags its header names (sha512:
+# Intel's SHA512 instructions).
+THREAD_ROWS = [
+    ("md5+sha512", ["md5", "sha512"]),
+    ("md5+sha512+sha256", ["md5", "sha512", "sha256"]),
+    ("sha512", ["sha512"]),
+    ("blake3", ["blake3"]),
+]
+CPU_FLAGS = ("sse4_1", "avx2", "avx512f", "avx512vl", "sha_ni", "sha512")
+# THE CHECK: AUTO may be at most this much slower than the best fixed
+# thread count (as a fraction of the best fixed count's MB/s).
+AUTO_TOLERANCE = 0.05
 
 
 def make_file(path, size):
@@ -171,6 +207,179 @@ def hashing(path, size, repeat, seconds):
           "Glance's own md5+sha512 hashing (%.0f MB/s)" % (
               "+".join(plan["algorithms"]), mbps(size, t_pass),
               t_pass / t_glance, mbps(size, t_glance)))
+
+
+def cpu_info():
+    """The CPU's model name and flags (a set), from /proc/cpuinfo."""
+    model, flags = "unknown", set()
+    try:
+        lines = pathlib.Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return model, flags
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and model == "unknown":
+            model = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    return model, flags
+
+
+def openssl_version():
+    return subprocess.run(["openssl", "version"], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def machine_line():
+    """The CPU, its cores, the CPU_FLAGS it has and OpenSSL's version."""
+    model, flags = cpu_info()
+    absent = [f for f in CPU_FLAGS if f not in flags]
+    return "CPU: %s; cores: %d (os.cpu_count), %d usable (affinity); " \
+        "flags: %s%s; %s" % (
+            model, os.cpu_count(), len(os.sched_getaffinity(0)),
+            " ".join(f for f in CPU_FLAGS if f in flags) or "none",
+            " (absent: %s)" % " ".join(absent) if absent else "",
+            openssl_version())
+
+
+def thread_counts():
+    """The matrix's fixed thread counts: 1 up to one more than the usable
+    cores (at most MAX_THREADS)."""
+    top = min(len(os.sched_getaffinity(0)) + 1, guard.MAX_THREADS)
+    return list(range(1, top + 1))
+
+
+def openssl_seconds(size, names, seconds=1):
+    """How long one core of `openssl speed` takes to compute every digest
+    of ``names`` over ``size`` bytes, one after the other."""
+    return sum(size / openssl_speed(n, seconds) for n in names)
+
+
+def matrix_cells(path, size, names, counts):
+    """One row of the thread matrix: {column: a function returning the
+    seconds of one run}. blake3 has neither Glance's path nor openssl."""
+    def guard_pass(threads):
+        return lambda: timed(
+            lambda: guard.hash_file(path, names, threads=threads))
+
+    cells = {}
+    if "blake3" not in names:
+        cells["glance"] = lambda: timed(
+            lambda: glance_python_path(path, names))
+    for n in counts:
+        cells[n] = guard_pass(n)
+    cells["AUTO"] = guard_pass(guard.AUTO_THREADS)
+    if "blake3" not in names:
+        cells["openssl"] = lambda: openssl_seconds(size, names)
+    return cells
+
+
+def column_name(column):
+    return "t=%d" % column if isinstance(column, int) else column
+
+
+def best_fixed(times):
+    """The fixed thread count of a row that took the least time."""
+    return min((c for c in times if isinstance(c, int)), key=times.get)
+
+
+def auto_ratio(times):
+    """AUTO's MB/s over the best fixed thread count's."""
+    return times[best_fixed(times)] / times["AUTO"]
+
+
+def thread_matrix(path, size, repeat):
+    """The thread matrix: prints it and its ratios; returns {digest set:
+    {column: best seconds}}."""
+    counts = thread_counts()
+    columns = ["glance", *counts, "AUTO", "openssl"]
+    print("\n== Thread matrix: hash_file of a %d MiB file in page cache, "
+          "MB/s, best of %d round-robin ==" % (size // MiB, repeat))
+    print(machine_line())
+    print("%-18s %s" % ("digests", " ".join(
+        "%8s" % column_name(c) for c in columns)))
+    matrix, picks = {}, {}
+    for label, names in THREAD_ROWS:
+        cells = matrix_cells(path, size, names, counts)
+        times = round_robin(repeat, cells)
+        if 1 - auto_ratio(times) > AUTO_TOLERANCE:
+            confirm(times, cells, 2 * repeat)
+        picks[label] = guard.pass_threads(names, size=size)
+        matrix[label] = times
+        print("%-18s %s" % (label, " ".join(
+            "%8.0f" % mbps(size, times[c]) if c in times else "%8s" % "-"
+            for c in columns)), flush=True)
+    for label in matrix:
+        print(matrix_summary(label, matrix, picks[label]))
+    for line in target_lines(matrix):
+        print(line)
+    return matrix
+
+
+def confirm(times, cells, repeat):
+    """A row where AUTO looks too slow: AUTO and the best fixed count run
+    ``repeat`` more rounds head to head, and each keeps its best time of
+    all its rounds. A shared machine slows some rounds down; a slower
+    choice of AUTO's stays slower in every round."""
+    fixed = best_fixed(times)
+    again = round_robin(repeat, {fixed: cells[fixed], "AUTO": cells["AUTO"]})
+    for column, seconds in again.items():
+        times[column] = min(times[column], seconds)
+
+
+def matrix_summary(label, matrix, picks):
+    """One row's ratios: AUTO (which runs ``picks`` threads) against the
+    best fixed count, Glance's path, openssl speed (sha512) and sha512's
+    AUTO (blake3)."""
+    times = matrix[label]
+    parts = ["AUTO runs %d threads; AUTO / best fixed (threads=%d) %.2f" % (
+        picks, best_fixed(times), auto_ratio(times))]
+    if "glance" in times:
+        parts.append("AUTO vs Glance %.2fx" % (
+            times["glance"] / times["AUTO"]))
+    if label == "sha512":
+        parts.append("AUTO vs openssl speed %.2fx" % (
+            times["openssl"] / times["AUTO"]))
+    if label == "blake3":
+        parts.append("blake3 AUTO / sha512 AUTO %.1fx" % (
+            matrix["sha512"]["AUTO"] / times["AUTO"]))
+    return "%-18s %s" % (label + ":", "; ".join(parts))
+
+
+def target_lines(matrix):
+    """The informational targets, at AUTO, as PASS or below."""
+    def auto(label):
+        return matrix[label]["AUTO"]
+
+    targets = [
+        ("md5+sha512 vs Glance", matrix["md5+sha512"]["glance"]
+         / auto("md5+sha512"), 1.9),
+        ("md5+sha512+sha256 vs Glance", matrix["md5+sha512+sha256"][
+            "glance"] / auto("md5+sha512+sha256"), 1.7),
+        ("blake3 vs sha512", auto("sha512") / auto("blake3"), 4.0),
+        ("sha512 vs openssl speed", matrix["sha512"]["openssl"]
+         / auto("sha512"), 0.95),
+    ]
+    return ["target: %-28s %5.2fx (>= %.2fx) %s" % (
+        what, value, target, "PASS" if value >= target else "below")
+        for what, value, target in targets]
+
+
+def check(matrix):
+    """THE CHECK: exits with status 1 if, for any digest set, AUTO is more
+    than AUTO_TOLERANCE slower than the best fixed thread count."""
+    failed = False
+    for label, times in matrix.items():
+        slower = 1 - auto_ratio(times)
+        if slower > AUTO_TOLERANCE:
+            failed = True
+            print("bench check failed: AUTO is %.1f%% slower than "
+                  "threads=%d for %s" % (100 * slower, best_fixed(times),
+                                         label))
+    if failed:
+        sys.exit(1)
+    print("bench check passed: AUTO within %d%% of the best fixed thread "
+          "count for every digest set" % (100 * AUTO_TOLERANCE))
 
 
 def default_policy():
@@ -424,12 +633,21 @@ def audit_bench(workdir, image_size, count, repeat=1):
                             rate / base_mbps, rss / MiB, rss_one / MiB))
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="256 MiB files, one repeat, no 4 GiB file")
-    parser.add_argument("--repeat", type=int, default=3)
+                        help="256 MiB files, one repeat (the thread "
+                             "matrix: 2), no 4 GiB file")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="runs per timing (default 3; the thread "
+                             "matrix: 5)")
     parser.add_argument("--skip-import", action="store_true")
+    parser.add_argument("--only-threads", action="store_true",
+                        help="just the thread matrix (and its check)")
+    parser.add_argument("--no-check", action="store_true",
+                        help="do not exit with status 1 when AUTO is more "
+                             "than 5%% slower than the best fixed thread "
+                             "count")
     parser.add_argument("--only-upload", action="store_true",
                         help="just the PUT /file upload with and without "
                              "the filter")
@@ -440,37 +658,51 @@ def main():
     parser.add_argument("--only-audit-rbd", action="store_true",
                         help="just glance-import-guard audit on RBD "
                              "(make ceph-deps)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def run(args, workdir):
+    """Every section the arguments ask for; returns the thread matrix, or
+    None when it did not run."""
     size = 256 * MiB if args.quick else GiB
-    repeat = 1 if args.quick else args.repeat
-    print("cores: %d; %s" % (os.cpu_count(), subprocess.run(
-        ["openssl", "version"], capture_output=True, text=True
-    ).stdout.strip()))
+    repeat = 1 if args.quick else args.repeat or 3
+    matrix_repeat = args.repeat or (2 if args.quick else 5)
+    upload_sizes = [256 * MiB] if args.quick else [256 * MiB, GiB]
+    if args.only_upload:
+        glance_upload(workdir, upload_sizes, repeat)
+        return None
+    if args.only_import:
+        glance_import(workdir, size, repeat)
+        return None
+    if args.only_audit:
+        audit_bench(workdir, size // 4, 16)
+        return None
+    if args.only_audit_rbd:
+        audit_rbd.main(workdir, size, repeat=repeat)
+        return None
+    path = workdir / "image"
+    make_file(path, size)
+    if args.only_threads:
+        return thread_matrix(path, size, matrix_repeat)
+    hashing(path, size, repeat, 1 if args.quick else 3)
+    matrix = thread_matrix(path, size, matrix_repeat)
+    path.unlink()
+    memory(workdir, [size] if args.quick else [GiB, 4 * GiB])
+    if not args.skip_import:
+        glance_import(workdir, size, repeat)
+        glance_upload(workdir, upload_sizes, repeat)
+        audit_bench(workdir, size // 4, 16)
+        audit_rbd.main(workdir, size, repeat=repeat)
+    return matrix
+
+
+def main():
+    args = parse_args()
+    print("cores: %d; %s" % (os.cpu_count(), openssl_version()))
     with tempfile.TemporaryDirectory(prefix="guard-bench-") as d:
-        workdir = pathlib.Path(d)
-        upload_sizes = [256 * MiB] if args.quick else [256 * MiB, GiB]
-        if args.only_upload:
-            glance_upload(workdir, upload_sizes, repeat)
-            return
-        if args.only_import:
-            glance_import(workdir, size, repeat)
-            return
-        if args.only_audit:
-            audit_bench(workdir, size // 4, 16)
-            return
-        if args.only_audit_rbd:
-            audit_rbd.main(workdir, size, repeat=repeat)
-            return
-        path = workdir / "image"
-        make_file(path, size)
-        hashing(path, size, repeat, 1 if args.quick else 3)
-        path.unlink()
-        memory(workdir, [size] if args.quick else [GiB, 4 * GiB])
-        if not args.skip_import:
-            glance_import(workdir, size, repeat)
-            glance_upload(workdir, upload_sizes, repeat)
-            audit_bench(workdir, size // 4, 16)
-            audit_rbd.main(workdir, size, repeat=repeat)
+        matrix = run(args, pathlib.Path(d))
+    if matrix is not None and not args.no_check:
+        check(matrix)
 
 
 if __name__ == "__main__":

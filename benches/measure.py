@@ -17,13 +17,27 @@ GiB = 1 << 30
 CLI = pathlib.Path(sys.executable).parent / "glance-import-guard"
 
 
+def timed(fn):
+    """Seconds one call of ``fn`` takes."""
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 def best(repeat, fn):
-    times = []
+    return min(timed(fn) for _ in range(repeat))
+
+
+def round_robin(repeat, cells):
+    """The least of ``repeat`` results of each of ``cells`` ({key: a
+    function returning seconds}), measured round-robin: each round runs
+    every cell once, in turn, so the drift of a shared machine's speed
+    falls on all the cells alike."""
+    results = {key: [] for key in cells}
     for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+        for key, fn in cells.items():
+            results[key].append(fn())
+    return {key: min(times) for key, times in results.items()}
 
 
 def mbps(size, seconds):
