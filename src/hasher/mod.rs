@@ -12,7 +12,9 @@
 //! [`FileDigests`].
 //!
 //! `budget` decides the threads of a pass, `pass` runs them over its
-//! buffers, `file` holds the checks that make a staged file safe to read.
+//! buffers, `schedule` picks each thread's next task, `tree` hashes blake3
+//! as subtrees, `file` holds the checks that make a staged file safe to
+//! read.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -27,7 +29,9 @@ use crate::error::Error;
 mod budget;
 mod file;
 mod pass;
+mod schedule;
 mod stream;
+mod tree;
 
 pub use file::hash_file;
 use pass::{run_pass, PassError, Progress};

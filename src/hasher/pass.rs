@@ -21,11 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
-use blake3::hazmat::{
-    merge_subtrees_non_root, merge_subtrees_root, ChainingValue, HasherExt, Mode,
-};
-
 use super::budget::{budget, cores, Budget};
+use super::schedule::{Chain, SlotState, State, Task, Work};
+use super::tree::{subtree, Tree};
 use super::{FileDigests, HashOptions};
 use crate::algorithm::{Algorithm, Engine};
 use crate::error::Error;
@@ -100,228 +98,11 @@ impl<'a> Progress<'a> {
     }
 }
 
-/// A digest fed every chunk in order.
-struct Chain {
-    algorithm: Algorithm,
-    /// None while a thread is feeding it.
-    engine: Option<Box<dyn Engine>>,
-    /// The next chunk it needs.
-    next: u64,
-}
-
-/// blake3 as a tree of chunk-sized subtrees.
-struct Tree {
-    /// The next chunk no thread has taken yet.
-    next: u64,
-    /// Subtrees hashed, not yet joined (they finish out of order).
-    finished: BTreeMap<u64, Subtree>,
-    /// Subtrees joined so far.
-    joined: u64,
-    /// The first subtree: the root itself if it stays the only one.
-    first: Option<blake3::Hasher>,
-    /// Chaining values of joined subtrees, merged as blake3's own hasher
-    /// merges its chunks': after `n` subtrees, one per bit set in `n`.
-    stack: Vec<ChainingValue>,
-}
-
-enum Subtree {
-    First(Box<blake3::Hasher>),
-    Later(ChainingValue),
-}
-
-impl Tree {
-    fn join(&mut self, seq: u64, subtree: Subtree) {
-        self.finished.insert(seq, subtree);
-        while let Some(subtree) = self.finished.remove(&self.joined) {
-            match subtree {
-                Subtree::First(hasher) => self.first = Some(*hasher),
-                Subtree::Later(cv) => {
-                    if let Some(first) = self.first.take() {
-                        self.stack.push(first.finalize_non_root());
-                    }
-                    // Lazy merging: the subtrees before this one, `joined`
-                    // of them, leave one value per bit set in `joined`.
-                    while self.stack.len() > self.joined.count_ones() as usize {
-                        let right = self.stack.pop().expect("two values to merge");
-                        let left = self.stack.pop().expect("two values to merge");
-                        self.stack
-                            .push(merge_subtrees_non_root(&left, &right, Mode::Hash));
-                    }
-                    self.stack.push(cv);
-                }
-            }
-            self.joined += 1;
-        }
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        if let Some(first) = self.first.take() {
-            return first.finalize().as_bytes().to_vec();
-        }
-        let Some(mut right) = self.stack.pop() else {
-            return blake3::Hasher::new().finalize().as_bytes().to_vec();
-        };
-        loop {
-            let left = self.stack.pop().expect("a tree of two subtrees or more");
-            if self.stack.is_empty() {
-                return merge_subtrees_root(&left, &right, Mode::Hash)
-                    .as_bytes()
-                    .to_vec();
-            }
-            right = merge_subtrees_non_root(&left, &right, Mode::Hash);
-        }
-    }
-}
-
-/// Hashes chunk `seq` of a blake3 tree.
-fn subtree(seq: u64, chunk_size: u64, data: &[u8]) -> Subtree {
-    let mut hasher = blake3::Hasher::new();
-    if seq == 0 {
-        hasher.update(data);
-        return Subtree::First(Box::new(hasher));
-    }
-    hasher.set_input_offset(seq * chunk_size);
-    hasher.update(data);
-    Subtree::Later(hasher.finalize_non_root())
-}
-
-enum Work {
-    Chain(Chain),
-    Tree(Box<Tree>),
-}
-
-impl Work {
-    fn cost(&self) -> u64 {
-        match self {
-            Work::Chain(c) => u64::from(c.algorithm.cost()),
-            Work::Tree(_) => u64::from(Algorithm::Blake3.cost()),
-        }
-    }
-
-    /// The next chunk it can be given now, if any, of `read` read so far.
-    fn ready(&self, read: u64) -> Option<u64> {
-        match self {
-            Work::Chain(c) => (c.engine.is_some() && c.next < read).then_some(c.next),
-            Work::Tree(t) => (t.next < read).then_some(t.next),
-        }
-    }
-
-    fn waiting(&self, read: u64) -> u64 {
-        match self {
-            Work::Chain(c) => read - c.next,
-            Work::Tree(t) => read - t.next,
-        }
-    }
-
-    fn done(&self, read: u64) -> bool {
-        match self {
-            Work::Chain(c) => c.engine.is_some() && c.next == read,
-            Work::Tree(t) => t.joined == read,
-        }
-    }
-}
-
 /// A buffer of the ring.
 struct Slot {
     /// Written only by the caller while the slot is free; read by any
     /// number of hashing threads once filled.
     data: RwLock<Vec<u8>>,
-}
-
-#[derive(Clone, Copy)]
-struct SlotState {
-    /// The chunk it holds.
-    seq: u64,
-    len: usize,
-    /// Digests still to hash it; 0: free.
-    waiting: usize,
-}
-
-struct State {
-    slots: Vec<SlotState>,
-    work: Vec<Work>,
-    /// Chunks read so far.
-    read: u64,
-    /// Set by the caller while it reads (so it takes no other slot).
-    reading: bool,
-    eof: bool,
-    /// The pass stops: an error, a panic or a cancel.
-    stop: bool,
-    failure: Option<Error>,
-}
-
-enum Task {
-    Read(usize),
-    Hash {
-        work: usize,
-        seq: u64,
-        slot: usize,
-        len: usize,
-        /// A chain's engine, taken while it is fed; None for a subtree.
-        engine: Option<Box<dyn Engine>>,
-    },
-}
-
-impl State {
-    fn finished(&self) -> bool {
-        self.eof && self.work.iter().all(|w| w.done(self.read))
-    }
-
-    fn free_slot(&self) -> Option<usize> {
-        self.slots.iter().position(|s| s.waiting == 0)
-    }
-
-    fn slot_of(&self, seq: u64) -> usize {
-        self.slots
-            .iter()
-            .position(|s| s.waiting > 0 && s.seq == seq)
-            .expect("a chunk not yet hashed by every digest is in a slot")
-    }
-
-    /// The next chunk of the digest with the most work waiting.
-    fn hash_task(&mut self) -> Option<Task> {
-        let read = self.read;
-        let (work, seq) = self
-            .work
-            .iter()
-            .enumerate()
-            .filter_map(|(i, w)| {
-                w.ready(read)
-                    .map(|seq| (i, seq, w.waiting(read) * w.cost()))
-            })
-            .max_by_key(|&(i, _, load)| (load, std::cmp::Reverse(i)))
-            .map(|(i, seq, _)| (i, seq))?;
-        let slot = self.slot_of(seq);
-        let len = self.slots[slot].len;
-        let engine = match &mut self.work[work] {
-            Work::Chain(c) => c.engine.take(),
-            Work::Tree(t) => {
-                t.next += 1;
-                None
-            }
-        };
-        Some(Task::Hash {
-            work,
-            seq,
-            slot,
-            len,
-            engine,
-        })
-    }
-
-    fn read_task(&mut self) -> Option<Task> {
-        if self.eof || self.reading {
-            return None;
-        }
-        let slot = self.free_slot()?;
-        self.reading = true;
-        Some(Task::Read(slot))
-    }
-
-    fn fail(&mut self, e: Error) {
-        self.failure.get_or_insert(e);
-        self.stop = true;
-    }
 }
 
 struct Pass<'a> {
@@ -512,13 +293,7 @@ pub(super) fn run_with<R: Read>(
     let mut work = Vec::with_capacity(wanted.len());
     for &algorithm in wanted {
         work.push(if algorithm == Algorithm::Blake3 && budget.blake3_tree {
-            Work::Tree(Box::new(Tree {
-                next: 0,
-                finished: BTreeMap::new(),
-                joined: 0,
-                first: None,
-                stack: Vec::new(),
-            }))
+            Work::Tree(Box::new(Tree::new()))
         } else {
             Work::Chain(Chain {
                 algorithm,

@@ -20,6 +20,7 @@ import pytest
 from conftest import SUMMARY
 from support import harness, rabbitmq, signing
 from support.e2e import new_image
+from support.signing import tampered
 
 REFUSED = "image.import_guard.refused"
 EXEMPTED = "image.import_guard.exempted"
@@ -166,7 +167,7 @@ def test_an_import_of_other_bytes_is_notified_by_the_import_plugin(
         glance, listener, conn, signer, data):
     image = new_image(conn, signing.signed_properties(signer[0], "uploader",
                                                       data))
-    conn.image.stage_image(image, data=data[:-1] + b"!")
+    conn.image.stage_image(image, data=tampered(data))
     response = conn.session.post(
         glance.url + "/v2/images/%s/import" % image.id, raise_exc=False,
         json={"method": {"name": "glance-direct"}})

@@ -11,6 +11,7 @@ from test_e2e_upload import raw_put
 
 from support import harness, signing
 from support.e2e import assert_active, assert_refused, new_image, start_import
+from support.signing import tampered
 
 USED = "used the digests recorded when image %s was staged"
 
@@ -72,7 +73,7 @@ def test_a_refused_import_is_a_warning_with_no_error_traceback(glance, conn,
                                                               signer, data):
     image = new_image(conn, signed(signer, data))
     mark = len(glance.log_path.read_text(errors="replace"))
-    refused = stage_and_import(conn, image, data[:-1] + b"!")
+    refused = stage_and_import(conn, image, tampered(data))
     assert_refused(glance, conn, refused,
                    "the image data does not match img_hash_value")
     log = log_since(glance, mark)
@@ -114,7 +115,7 @@ def test_a_stage_that_fails_midway_records_nothing(glance, conn, signer,
 def test_a_restage_after_a_refused_import_is_recorded_anew(glance, conn,
                                                            signer, data):
     image = new_image(conn, signed(signer, data))
-    wrong = data[:-1] + b"!"
+    wrong = tampered(data)
     refused = stage_and_import(conn, image, wrong)
     assert_refused(glance, conn, refused,
                    "the image data does not match img_hash_value")

@@ -16,6 +16,7 @@ import pytest
 from conftest import SUMMARY
 from support import harness, signing
 from support.e2e import new_image
+from support.signing import tampered
 
 UPLOADS = 20
 HEADERS = {"Content-Type": "application/octet-stream"}
@@ -42,7 +43,7 @@ def prepare(glance, key, n):
     data = os.urandom((1 << 20) + n) + b"image %d" % n
     image = new_image(glance.client(), signing.signed_properties(
         key, "load-signer", data))
-    sent = data if n % 2 == 0 else data[:-1] + b"!"
+    sent = data if n % 2 == 0 else tampered(data)
     return image.id, data, sent
 
 
@@ -116,7 +117,7 @@ def test_racing_uploads_never_let_the_tampered_bytes_in(world):
             headers=HEADERS, raise_exc=False).status_code
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        statuses = sorted(pool.map(put, [data, data[:-1] + b"!"]))
+        statuses = sorted(pool.map(put, [data, tampered(data)]))
     after = glance.client().image.get_image(image.id)
     # Whichever order Glance lets them in, an image that is active holds
     # exactly the signed bytes; otherwise it is queued with nothing stored.

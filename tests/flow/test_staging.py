@@ -13,6 +13,7 @@ from test_plugin import refuse, run
 
 from conftest import sha
 from glance_import_guard import staging
+from support.signing import tampered
 
 
 @pytest.fixture(autouse=True)
@@ -129,7 +130,7 @@ def test_a_record_of_another_image_is_not_used(new_import, signed_for,
     data = os.urandom(4096)
     a = new_import(signed_for(data, declare="sha512"), data=data)
     b = new_import(signed_for(data, declare="sha512"),
-                   data=data[:-1] + b"!")
+                   data=tampered(data))
     record(a)
     os.replace(os.path.join(records_dir(a), a.image_id + ".json"),
                os.path.join(records_dir(b), b.image_id + ".json"))
@@ -145,21 +146,21 @@ def test_a_forged_record_never_makes_a_mismatched_image_active(
     sealed with another key: the file is read, and refused."""
     data = os.urandom(4096)
     declared = signed_for(data, declare="sha512")
-    tampered = data[:-1] + b"!"
-    case = new_import(declared, data=tampered)
-    record(case, data=tampered)
+    other = tampered(data)
+    case = new_import(declared, data=other)
+    record(case, data=other)
     path = os.path.join(records_dir(case), case.image_id + ".json")
     with open(path) as f:
         text = f.read()
     with open(path, "w") as f:  # claim the declared bytes' digests
-        f.write(text.replace(sha("sha512", tampered), sha("sha512", data))
-                .replace(sha("sha256", tampered), sha("sha256", data)))
+        f.write(text.replace(sha("sha512", other), sha("sha512", data))
+                .replace(sha("sha256", other), sha("sha256", data)))
     with caplog.at_level(logging.INFO, logger="glance_import_guard"):
         assert "does not match img_hash_value" in refuse(case)
     assert "its seal does not verify" in " ".join(
         r.getMessage() for r in caplog.records)
 
-    again = new_import(declared, data=tampered)
+    again = new_import(declared, data=other)
     with open(os.path.join(records_dir(again), "key"), "rb") as f:
         key = f.read()
     with open(os.path.join(records_dir(again), "key"), "wb") as f:

@@ -122,3 +122,10 @@ def signed_properties(key, cert_id, data, key_type="RSA-PSS",
         props["img_hash_algo"] = declare
         props["img_hash_value"] = hashlib.new(declare, data).hexdigest()
     return props
+
+
+def tampered(data):
+    """``data`` with its last byte changed: other bytes of the same size
+    (appending a fixed byte instead would give ``data`` back whenever
+    random data already ends with it, one time in 256)."""
+    return data[:-1] + bytes([data[-1] ^ 0xFF])

@@ -10,6 +10,7 @@ import sys
 
 from support import harness, signing
 from support.e2e import new_image
+from support.signing import tampered
 
 CLI = os.path.join(os.path.dirname(sys.executable), "glance-import-guard")
 
@@ -85,7 +86,7 @@ def refuse(glance, signer, data, what, snapshot, framing="content-length",
         return image, before
     if what == "tampered-glance-direct":
         # Refused by the import plugin, once it has read the data.
-        conn.image.stage_image(image, data=data[:-1] + b"!")
+        conn.image.stage_image(image, data=tampered(data))
         conn.image.import_image(image, method="glance-direct")
         after = harness.wait_for_import(conn, image.id)
         task = harness.last_task(conn, image.id)
@@ -93,7 +94,7 @@ def refuse(glance, signer, data, what, snapshot, framing="content-length",
         assert REASONS[what] in task.message
         assert not glance.staged(image.id)
     else:
-        sent = data[:-1] + b"!" if what == "tampered" else data
+        sent = tampered(data) if what == "tampered" else data
         response = upload(glance, image.id, chunked(sent) if
                           framing == "chunked" else sent, store=store)
         assert response.status_code == 400, response.text
