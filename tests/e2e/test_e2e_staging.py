@@ -140,7 +140,7 @@ def test_a_staged_file_changed_behind_glance_is_judged_on_its_bytes(
             f.write(b"more")
     else:
         other = path.with_suffix(".new")
-        other.write_bytes(data[:-1] + b"?")
+        other.write_bytes(tampered(data))
         os.rename(other, path)
     mark = len(glance.log_path.read_text(errors="replace"))
     conn.image.import_image(image, method="glance-direct")
