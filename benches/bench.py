@@ -55,8 +55,10 @@ from measure import (  # noqa: E402
     audit,
     best,
     cpu_seconds,
+    cpu_ticks,
     mbps,
     round_robin,
+    steal_since,
     timed,
     vm,
 )
@@ -299,6 +301,7 @@ def thread_matrix(path, size, repeat):
     print("%-18s %s" % ("digests", " ".join(
         "%8s" % column_name(c) for c in columns)))
     matrix, picks = {}, {}
+    ticks = cpu_ticks()
     for label, names in THREAD_ROWS:
         cells = matrix_cells(path, size, names, counts)
         times = round_robin(repeat, cells)
@@ -309,6 +312,9 @@ def thread_matrix(path, size, repeat):
         print("%-18s %s" % (label, " ".join(
             "%8.0f" % mbps(size, times[c]) if c in times else "%8s" % "-"
             for c in columns)), flush=True)
+    print("CPU steal during the matrix: %.0f%% (time the hypervisor ran "
+          "other guests; above a few %%, threads wait for a CPU and the "
+          "figures are noisy)" % (100 * steal_since(ticks)))
     for label in matrix:
         print(matrix_summary(label, matrix, picks[label]))
     for line in target_lines(matrix):

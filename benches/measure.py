@@ -99,3 +99,19 @@ def audit(config_dir, *args, verdicts=("ok",)):
     cpu = (after.ru_utime - before.ru_utime + after.ru_stime
            - before.ru_stime)
     return Audit(elapsed, reading, peak[0], cpu)
+
+
+def cpu_ticks():
+    """The machine's CPU time so far, from /proc/stat's ``cpu`` line: (all
+    ticks, steal ticks). Steal is the time the hypervisor ran other guests
+    while this one wanted a CPU."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    return sum(fields), (fields[7] if len(fields) > 7 else 0)
+
+
+def steal_since(before):
+    """The share of CPU time stolen since ``before`` (a ``cpu_ticks()``)."""
+    total, steal = cpu_ticks()
+    return (steal - before[1]) / max(1, total - before[0])
+
