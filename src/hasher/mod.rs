@@ -29,6 +29,7 @@ use crate::error::Error;
 mod budget;
 mod file;
 mod pass;
+mod pool;
 mod schedule;
 mod stream;
 mod tree;

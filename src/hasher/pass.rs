@@ -22,6 +22,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use super::budget::{budget, cores, Budget};
+use super::pool;
 use super::schedule::{Chain, SlotState, State, Task, Work};
 use super::tree::{subtree, Tree};
 use super::{FileDigests, HashOptions};
@@ -323,7 +324,7 @@ pub(super) fn run_with<R: Read>(
         changed: Condvar::new(),
         buffers: (0..buffers)
             .map(|_| Slot {
-                data: RwLock::new(vec![0u8; chunk_size.max(1)]),
+                data: RwLock::new(pool::take(chunk_size.max(1))),
             })
             .collect(),
         cancel,
@@ -349,7 +350,13 @@ pub(super) fn run_with<R: Read>(
             pass.changed.notify_all();
         }
         bytes
-    })?;
+    });
+    pool::give(
+        pass.buffers
+            .into_iter()
+            .map(|slot| slot.data.into_inner().unwrap_or_else(|p| p.into_inner())),
+    );
+    let bytes = bytes?;
     let state = pass.state.into_inner().unwrap_or_else(|p| p.into_inner());
     if cancel.load(Ordering::Acquire) {
         return Err(PassError::Read(aborted()));
