@@ -124,10 +124,15 @@ impl HashOptions {
 /// runs with `options` on this machine, the reading one included: what
 /// [`AUTO_THREADS`] picks, or a fixed count as the pass caps it.
 pub fn pass_threads(algorithms: &[Algorithm], options: &HashOptions, size: Option<u64>) -> usize {
+    budget::budget(&distinct(algorithms), options, budget::cores(), size).threads
+}
+
+/// `algorithms` sorted, each once: what a pass computes.
+fn distinct(algorithms: &[Algorithm]) -> Vec<Algorithm> {
     let mut wanted = algorithms.to_vec();
     wanted.sort();
     wanted.dedup();
-    budget::budget(&wanted, options, budget::cores(), size).threads
+    wanted
 }
 
 /// The result of one pass: how many bytes were read and each digest.

@@ -268,9 +268,7 @@ pub(super) fn run_pass<R: Read>(
     progress: &mut Progress<'_>,
     cancel: &AtomicBool,
 ) -> Result<FileDigests, PassError> {
-    let mut wanted = algorithms.to_vec();
-    wanted.sort();
-    wanted.dedup();
+    let wanted = super::distinct(algorithms);
     let budget = budget(&wanted, options, cores(), progress.total);
     run_with(
         &mut reader,
@@ -303,7 +301,7 @@ pub(super) fn run_with<R: Read>(
             })
         });
     }
-    let buffers = budget.buffers.max(1);
+    let buffers = budget.buffers;
     let pass = Pass {
         state: Mutex::new(State {
             slots: vec![
@@ -343,13 +341,8 @@ pub(super) fn run_with<R: Read>(
                 break;
             }
         }
-        let bytes = pass.lead(reader, progress);
-        if bytes.is_err() {
-            // A read error: the helpers must not wait for more chunks.
-            pass.lock().stop = true;
-            pass.changed.notify_all();
-        }
-        bytes
+        // A read error has set `stop` (Pass::read): the helpers end too.
+        pass.lead(reader, progress)
     });
     pool::give(
         pass.buffers
