@@ -21,6 +21,7 @@ glance 28.2.0 to 33.0.0) and the gunicorn each release pins; what differs
 is found out from the installed packages, never from version numbers.
 """
 
+import collections
 import contextlib
 import functools
 import http.server
@@ -368,9 +369,75 @@ def stop_group(process, timeout=15):
 
 
 def resources(pid):
-    """(threads, open file descriptors) of a process."""
+    """(threads, open file descriptors) of a process. A connection a
+    client opened to one of the process's listening ports and still holds
+    open (keep-alive) is the client's, not the process's, and is not
+    counted; one the client has closed and the process has not (CLOSE_WAIT)
+    is counted: that is a server leaking the sockets of abandoned
+    requests."""
     return (len(os.listdir("/proc/%d/task" % pid)),
-            len(os.listdir("/proc/%d/fd" % pid)))
+            sum(n for kind, n in fd_kinds(pid).items()
+                if kind != "client"))
+
+
+_ESTABLISHED, _LISTEN = "01", "0A"
+
+
+def _tcp_sockets(pid):
+    """Socket inode -> (local port, remote port, state) of the TCP sockets
+    in the process's network namespace (/proc/PID/net/tcp, tcp6)."""
+    sockets = {}
+    for table in ("tcp", "tcp6"):
+        try:
+            text = pathlib.Path("/proc/%d/net/%s" % (pid, table)).read_text()
+        except OSError:
+            continue
+        for line in text.splitlines()[1:]:
+            fields = line.split()
+            sockets[fields[9]] = (int(fields[1].rsplit(":", 1)[1], 16),
+                                  int(fields[2].rsplit(":", 1)[1], 16),
+                                  fields[3])
+    return sockets
+
+
+def fd_kinds(pid):
+    """A process's open file descriptors counted by kind: "file", "pipe",
+    "anon_inode:[...]", "listen", "client" (an established connection
+    to one of its listening ports), "tcp:<remote port>" (one it opened,
+    or one in another state), or "socket" (not TCP)."""
+    fds = {}
+    folder = "/proc/%d/fd" % pid
+    for name in os.listdir(folder):
+        try:
+            fds[name] = os.readlink(os.path.join(folder, name))
+        except OSError:
+            continue  # closed meanwhile
+    tcp = _tcp_sockets(pid)
+    mine = {target[len("socket:["):-1] for target in fds.values()
+            if target.startswith("socket:[")}
+    listening = {tcp[inode][0] for inode in mine
+                 if inode in tcp and tcp[inode][2] == _LISTEN}
+    kinds = collections.Counter()
+    for target in fds.values():
+        if target.startswith("socket:["):
+            inode = target[len("socket:["):-1]
+            if inode not in tcp:
+                kinds["socket"] += 1
+                continue
+            local, remote, state = tcp[inode]
+            if state == _LISTEN:
+                kinds["listen"] += 1
+            elif state == _ESTABLISHED and local in listening:
+                kinds["client"] += 1
+            else:
+                kinds["tcp:%d" % remote] += 1
+        elif target.startswith("pipe:"):
+            kinds["pipe"] += 1
+        elif target.startswith("anon_inode:"):
+            kinds[target] += 1
+        else:
+            kinds["file"] += 1
+    return kinds
 
 
 def settled(pid, timeout=10):
