@@ -83,12 +83,36 @@ lint: venv
 	PYO3_PYTHON=$(abspath $(BIN)/python) cargo clippy --quiet --all-targets --features python -- -D warnings
 	$(BIN)/ruff check python tests
 
-test: lint wheel ceph-deps swift-deps rabbitmq-deps
-	cargo test --quiet
-	fuzz/run.sh 20000
+# On 2 cores, what does not depend on each other runs two at a time
+# (--output-sync: each part's output comes whole, when it ends): first the
+# wheel, the Rust checks, the fuzz smoke run, the matrix venvs and the apt
+# packages; then pytest alone (its end-to-end tests time a healthcheck and
+# count a worker's threads: nothing else runs beside them); then Tempest
+# and the release matrix (whose two pairs run side by side too).
+test: venv
+	$(MAKE) -j2 --output-sync=target test-prepare
 	$(BIN)/pytest
+	$(MAKE) -j2 --output-sync=target test-after
+
+.PHONY: test-prepare test-after rust-test fuzz-smoke matrix-venvs tempest-run matrix-ci
+test-prepare: wheel rust-test fuzz-smoke matrix-venvs ceph-deps swift-deps rabbitmq-deps
+test-after: tempest-run matrix-ci
+
+# cargo test after clippy: both build in target/debug, which cargo locks.
+rust-test: lint
+	cargo test --quiet
+
+fuzz-smoke:
+	fuzz/run.sh 20000
+
+matrix-venvs: venv
+	$(BIN)/python tests/matrix/run.py --venvs-only $(MATRIX_CI_PAIRS)
+
+tempest-run:
 	$(BIN)/python tests/tempest/run.py
-	$(BIN)/python tests/matrix/run.py $(MATRIX_CI_PAIRS)
+
+matrix-ci:
+	$(BIN)/python tests/matrix/run.py --jobs 2 $(MATRIX_CI_PAIRS)
 
 # The unit and flow tests alone (tests/unit, tests/flow; no server, no
 # store): under 2 minutes, for the edit-test loop. make test runs them too.

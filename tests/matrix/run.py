@@ -2,7 +2,8 @@
 release's glance, installed as operators install it, on that release's
 Python.
 
-    python tests/matrix/run.py [--wheel WHEEL] [PAIR ...]
+    python tests/matrix/run.py [--wheel WHEEL] [--jobs N] [--venvs-only]
+                               [PAIR ...]
 
 Each pair is a release and a Python version (``2024.1-py3.9``). For each
 selected pair (all when none is named) it
@@ -18,7 +19,9 @@ selected pair (all when none is named) it
 - runs the flow, differential and end-to-end tests there (not the load and
   property tests) and prints the versions and pytest's result line.
 
-It ends with a table and exits non-zero if any pair failed. The wheel is
+Pairs run side by side, ``--jobs`` at a time (default: one per CPU); each
+line of output names its pair. It ends with a table and exits non-zero if
+any pair failed. The wheel is
 ``--wheel``, else ``$MATRIX_WHEEL``, else the newest
 ``target/wheels/glance_import_guard-*.whl``. ``$MATRIX_PYTEST_ARGS`` adds
 pytest arguments (``-x``, ``-k ...``); ``$MATRIX_DIR`` moves ``.matrix``.
@@ -32,6 +35,7 @@ newest glance of its series on PyPI.
 """
 
 import argparse
+import concurrent.futures
 import contextlib
 import fcntl
 import hashlib
@@ -42,6 +46,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -101,8 +106,12 @@ def shown(path):
         return path
 
 
+_LOG = threading.Lock()
+
+
 def log(message=""):
-    print(message, flush=True)
+    with _LOG:  # pairs log from threads of their own
+        print(message, flush=True)
 
 
 def constraints_file(release):
@@ -298,29 +307,50 @@ def main(argv=None):
                         help="any of %s (default: all)" % ", ".join(PAIRS))
     parser.add_argument("--wheel", help="the guard's wheel (default: "
                         "$MATRIX_WHEEL, else target/wheels/)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="pairs run at once (default: the number of "
+                        "CPUs)")
+    parser.add_argument("--venvs-only", action="store_true",
+                        help="make (or keep) each pair's venv and stop: no "
+                        "wheel needed, nothing tested (make test does this "
+                        "while the wheel builds)")
     args = parser.parse_args(argv)
     names = [p for arg in args.pairs for p in arg.split()] or list(PAIRS)
     unknown = [n for n in names if n not in PAIRS]
     if unknown:
         parser.error("unknown pair(s) %s; known: %s" % (
             " ".join(unknown), " ".join(PAIRS)))
-    wheel = find_wheel(args.wheel)
+    wheel = None if args.venvs_only else find_wheel(args.wheel)
     extra = shlex.split(os.environ.get("MATRIX_PYTEST_ARGS", ""))
-    log("wheel: %s" % wheel)
+    if wheel:
+        log("wheel: %s" % wheel)
     pairs = [Pair(n) for n in names]
-    for pair in pairs:
-        log("== %s ==" % pair.name)
+    jobs = max(1, min(args.jobs, len(pairs)))
+    log("%d pair(s), %d at a time" % (len(pairs), jobs))
+
+    def one(pair):
         with pair.locked():
+            log("[%s] started" % pair.name)
             try:
                 pair.ensure_venv()
+                if args.venvs_only:
+                    pair.ok, pair.result = True, "venv ready"
+                    return
                 pair.install_wheel(wheel)
                 pair.read_versions()
             except (RuntimeError, OSError,
                     subprocess.CalledProcessError) as e:
                 pair.result = "setup failed: %s" % e
                 log("[%s] %s" % (pair.name, pair.result))
-                continue
+                return
             pair.run_tests(extra)
+
+    # Each pair is a pytest of its own (its own venv, servers on ports of
+    # their own, its own .matrix/<pair>/), so pairs run side by side: one
+    # pair keeps about two thirds of a core busy (measured: 500 s of CPU
+    # in 761 s), most of the rest is waiting on its servers.
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(one, pairs))
     table(pairs)
     ok = sum(1 for p in pairs if p.ok)
     log("matrix: %d passed, %d failed" % (ok, len(pairs) - ok))
