@@ -99,11 +99,11 @@ test-prepare: wheel rust-test fuzz-smoke matrix-venvs ceph-deps swift-deps rabbi
 test-after: tempest-run matrix-ci
 
 # cargo test after clippy: both build in target/debug, which cargo locks.
-# Without MAKEFLAGS: make -j2 names its jobserver there but hands its file
+# Without MAKEFLAGS and MFLAGS: make -j2 names its jobserver there but hands its file
 # descriptors only to recursive makes, and rustdoc warns that it cannot
 # open them.
 rust-test: lint
-	env -u MAKEFLAGS cargo test --quiet
+	env -u MAKEFLAGS -u MFLAGS cargo test --quiet
 
 fuzz-smoke:
 	fuzz/run.sh 20000
